@@ -1,0 +1,28 @@
+/**
+ * The job catalog: each queue with its job name and default options. The API's
+ * enqueue helper and the worker's processor both derive from it, so they can't drift.
+ */
+import type { DefaultJobOptions } from 'bullmq';
+
+export interface QueueSpec {
+  /** BullMQ queue name. */
+  queue: string;
+  /** BullMQ job name. */
+  jobName: string;
+  defaultJobOptions: DefaultJobOptions;
+}
+
+export const catalog = {
+  /** One prompt run through the Claude Code CLI. */
+  claude: {
+    queue: 'claude',
+    jobName: 'run',
+    defaultJobOptions: {
+      // The job record (jobStore.ts) is the caller's source of truth and has its own
+      // retention; BullMQ's copy is kept a while for operators, then trimmed.
+      removeOnComplete: { age: 24 * 3600, count: 10_000 },
+      removeOnFail: { age: 7 * 24 * 3600, count: 10_000 },
+      attempts: 1,
+    },
+  },
+} as const satisfies Record<string, QueueSpec>;

@@ -1,0 +1,88 @@
+/**
+ * Configuration from the environment, parsed once at start. Every variable has a
+ * default or fails with an error that names it; secrets have no defaults.
+ */
+import path from 'node:path';
+import { z } from 'zod';
+
+/** A strict boolean: "true"/"1" or "false"/"0", anything else is an error. */
+const envBoolean = z
+  .enum(['true', 'false', '1', '0'], { error: 'must be true or false' })
+  .transform((v) => v === 'true' || v === '1');
+
+const positiveInt = z.coerce.number().int().positive();
+
+/** Permission modes the CLI knows (`claude --help`, 2.1.x). */
+export const PERMISSION_MODES = ['acceptEdits', 'auto', 'bypassPermissions', 'manual', 'dontAsk', 'plan'] as const;
+export type PermissionMode = (typeof PERMISSION_MODES)[number];
+
+const commaList = z
+  .string()
+  .transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean));
+
+const sharedSchema = z.object({
+  NODE_ENV: z.string().default('production'),
+  /** Redis for queues and state (default: redis://127.0.0.1:6379). */
+  REDIS_URL: z.url({ protocol: /^rediss?$/, error: 'must be a redis:// or rediss:// URL' }).default('redis://127.0.0.1:6379'),
+  /** Prefix of every Redis key, so several deployments or test files can share one Redis (default: cq). */
+  QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9_-]+$/, 'letters, digits, _ and - only').default('cq'),
+  /** Where workspaces and per-tenant CLI config live; shared by every worker of a deployment (default: ./data). */
+  DATA_DIR: z.string().min(1).default('./data').transform((p) => path.resolve(p)),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** Largest prompt accepted, in bytes of UTF-8 (default: 256 KiB). */
+  MAX_PROMPT_BYTES: positiveInt.default(256 * 1024),
+  /** Default per-job timeout (default: 10 minutes). */
+  JOB_TIMEOUT_MS: positiveInt.default(10 * 60 * 1000),
+  /** Largest `timeout_ms` a request may ask for (default: 1 hour). */
+  JOB_TIMEOUT_MAX_MS: positiveInt.default(60 * 60 * 1000),
+  /** Permission modes a request may ask for; `bypassPermissions` only if the operator lists it. */
+  ALLOWED_PERMISSION_MODES: commaList
+    .pipe(z.array(z.enum(PERMISSION_MODES)))
+    .default(['acceptEdits', 'auto', 'manual', 'dontAsk', 'plan']),
+  /** How long finished jobs are kept, in hours (default: 168, a week). */
+  JOB_RETENTION_HOURS: positiveInt.default(168),
+});
+
+const apiSchema = sharedSchema.extend({
+  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  HOST: z.string().default('127.0.0.1'),
+  /** Bearer token for /v1/admin; no default, it is a secret. */
+  ADMIN_TOKEN: z.string({ error: 'is required (a secret of at least 16 characters)' }).min(16, 'must be at least 16 characters'),
+  /** Largest request body (default: 1 MiB). */
+  MAX_BODY_BYTES: positiveInt.default(1024 * 1024),
+});
+
+const workerSchema = sharedSchema.extend({
+  /** Jobs one worker process runs at once (default: 2). */
+  WORKER_CONCURRENCY: positiveInt.default(2),
+  /** The claude executable (default: the one installed with @anthropic-ai/claude-code). */
+  CLAUDE_BIN: z.string().min(1).optional(),
+  /** Retries the CLI itself makes on API errors; 0 hands retries to the queue (default: 0). */
+  CLAUDE_CODE_MAX_RETRIES: z.coerce.number().int().min(0).default(0),
+  /** Time between SIGTERM and SIGKILL when a CLI run is stopped (default: 5 s). */
+  WORKER_KILL_GRACE_MS: positiveInt.default(5000),
+  /** Pass --bare to the CLI (skips hooks, plugins and CLAUDE.md discovery; ~0.12 s faster). */
+  WORKER_CLI_BARE: envBoolean.default(false),
+});
+
+export type SharedConfig = z.infer<typeof sharedSchema>;
+export type ApiConfig = z.infer<typeof apiSchema>;
+export type WorkerConfig = z.infer<typeof workerSchema>;
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  readonly code = 'invalid_config';
+}
+
+function parseEnv<T extends z.ZodType>(schema: T, env: NodeJS.ProcessEnv): z.infer<T> {
+  // Empty strings count as unset, as in most .env tooling.
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const parsed = schema.safeParse(cleaned);
+  if (parsed.success) return parsed.data;
+  const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
+  throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
+}
+
+export const loadSharedConfig = (env: NodeJS.ProcessEnv = process.env): SharedConfig => parseEnv(sharedSchema, env);
+export const loadApiConfig = (env: NodeJS.ProcessEnv = process.env): ApiConfig => parseEnv(apiSchema, env);
+export const loadWorkerConfig = (env: NodeJS.ProcessEnv = process.env): WorkerConfig => parseEnv(workerSchema, env);

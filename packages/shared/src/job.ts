@@ -1,0 +1,61 @@
+/** The job object as the API returns it, and the result and error inside it. */
+import type { JobRequest } from './jobRequest.js';
+
+export const JOB_STATUSES = ['queued', 'running', 'succeeded', 'failed', 'canceled'] as const;
+export type JobStatus = (typeof JOB_STATUSES)[number];
+export const FINAL_STATUSES: readonly JobStatus[] = ['succeeded', 'failed', 'canceled'];
+
+/** Stable error codes of a failed job (apps/worker/src/claude/classifyFailure.ts decides them). */
+export const JOB_ERROR_CODES = [
+  'auth_failed',
+  'rate_limited',
+  'overloaded',
+  'api_error',
+  'invalid_request',
+  'session_not_found',
+  'max_turns',
+  'budget_exceeded',
+  'timeout',
+  'cli_crashed',
+  'cli_error',
+  'canceled',
+  'internal_error',
+] as const;
+export type JobErrorCode = (typeof JOB_ERROR_CODES)[number];
+
+export interface JobError {
+  code: JobErrorCode;
+  message: string;
+  retryable: boolean;
+}
+
+export interface JobResult {
+  text: string;
+  session_id: string;
+  num_turns: number;
+  duration_ms: number;
+  total_cost_usd: number;
+  usage: Record<string, unknown> | null;
+  structured_output: unknown;
+}
+
+/** The request as echoed back: everything but `metadata`, which has its own member. */
+export type JobRequestView = Omit<JobRequest, 'metadata'>;
+
+export interface JobView {
+  id: string;
+  status: JobStatus;
+  created_at: string;
+  started_at: string | null;
+  finished_at: string | null;
+  attempts: number;
+  request: JobRequestView;
+  result: JobResult | null;
+  error: JobError | null;
+  metadata: Record<string, unknown> | null;
+}
+
+/** The payload BullMQ carries: ids only. The job record in Redis holds the request. */
+export interface JobPayload {
+  tenantId: string;
+}

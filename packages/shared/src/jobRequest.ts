@@ -1,0 +1,63 @@
+/**
+ * The body of `POST /v1/jobs`, validated before anything is enqueued. Every field
+ * maps to one CLI flag in the worker (apps/worker/src/claude/args.ts).
+ */
+import { z } from 'zod';
+import { PERMISSION_MODES, type PermissionMode } from './config.js';
+
+export interface JobRequestLimits {
+  maxPromptBytes: number;
+  timeoutMaxMs: number;
+  allowedPermissionModes: readonly PermissionMode[];
+}
+
+/** Values that become argv entries must not look like flags to the CLI's parser. */
+const argValue = (max: number) =>
+  z
+    .string()
+    .min(1)
+    .max(max)
+    .refine((s) => !s.startsWith('-'), 'must not start with "-"');
+
+const jsonBytes = (value: unknown) => Buffer.byteLength(JSON.stringify(value), 'utf8');
+
+export const METADATA_MAX_BYTES = 4096;
+
+export function createJobRequestSchema(limits: JobRequestLimits) {
+  return z.strictObject({
+    prompt: z
+      .string({ error: 'is required and must be a string' })
+      .refine((s) => s.trim().length > 0, 'must not be empty')
+      .refine((s) => Buffer.byteLength(s, 'utf8') <= limits.maxPromptBytes, `must be at most ${limits.maxPromptBytes} bytes`),
+    model: argValue(200).regex(/^[A-Za-z0-9._:@/[\]-]+$/, 'must be a model name or alias').optional(),
+    system_prompt: z.string().min(1).max(64 * 1024).optional(),
+    append_system_prompt: z.string().min(1).max(64 * 1024).optional(),
+    max_turns: z.number().int().min(1).max(1000).optional(),
+    max_budget_usd: z.number().positive().max(10_000).optional(),
+    allowed_tools: z.array(argValue(500)).max(200).optional(),
+    disallowed_tools: z.array(argValue(500)).max(200).optional(),
+    permission_mode: z
+      .enum(PERMISSION_MODES)
+      .refine((m) => limits.allowedPermissionModes.includes(m), {
+        message: `is not allowed by this deployment (allowed: ${limits.allowedPermissionModes.join(', ')})`,
+      })
+      .optional(),
+    mcp_config: z
+      .strictObject({ mcpServers: z.record(z.string(), z.record(z.string(), z.unknown())) }, {
+        error: 'must be an object of the form {"mcpServers": {...}}',
+      })
+      .optional(),
+    json_schema: z
+      .record(z.string(), z.unknown(), { error: 'must be a JSON Schema object' })
+      .refine((s) => jsonBytes(s) <= 64 * 1024, 'must be at most 64 KiB')
+      .optional(),
+    session_id: z.uuid({ error: 'must be a uuid' }).optional(),
+    timeout_ms: z.number().int().min(1000).max(limits.timeoutMaxMs).optional(),
+    metadata: z
+      .record(z.string(), z.unknown(), { error: 'must be an object' })
+      .refine((m) => jsonBytes(m) <= METADATA_MAX_BYTES, `must be at most ${METADATA_MAX_BYTES} bytes as JSON`)
+      .optional(),
+  });
+}
+
+export type JobRequest = z.infer<ReturnType<typeof createJobRequestSchema>>;

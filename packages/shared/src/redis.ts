@@ -1,0 +1,38 @@
+import { Redis, type RedisOptions } from 'ioredis';
+
+export type RedisRole =
+  /** Request/response work (the API, stores): fail fast instead of queueing commands while Redis is away. */
+  | 'client'
+  /** BullMQ workers and blocking connections: BullMQ requires `maxRetriesPerRequest: null`. */
+  | 'worker';
+
+/** One factory for every Redis connection, so their options are decided in one place. */
+export function createRedis(url: string, role: RedisRole, extra: RedisOptions = {}): Redis {
+  const base: RedisOptions =
+    role === 'worker'
+      ? { maxRetriesPerRequest: null, enableReadyCheck: true }
+      : { maxRetriesPerRequest: 1, enableOfflineQueue: false, connectTimeout: 2000 };
+  // Reconnect forever with a capped backoff: workers ride out a Redis restart.
+  const retryStrategy = (times: number) => Math.min(100 * 2 ** Math.min(times, 5), 2000);
+  return new Redis(url, { ...base, retryStrategy, lazyConnect: false, ...extra });
+}
+
+/** Resolves when the connection is ready, or rejects after `timeoutMs`. */
+export async function waitForRedis(redis: Redis, timeoutMs = 5000): Promise<void> {
+  if (redis.status === 'ready') return;
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      cleanup();
+      reject(new Error(`Redis not ready after ${timeoutMs} ms`));
+    }, timeoutMs);
+    const onReady = () => {
+      cleanup();
+      resolve();
+    };
+    const cleanup = () => {
+      clearTimeout(timer);
+      redis.off('ready', onReady);
+    };
+    redis.on('ready', onReady);
+  });
+}

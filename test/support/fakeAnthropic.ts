@@ -1,0 +1,183 @@
+/**
+ * A fake Anthropic Messages API on loopback, for end-to-end tests that run the
+ * real `claude` CLI (../shared/claude-cli.md says how the CLI talks to it).
+ *
+ * Every main request (the one that carries `tools`) is recorded with the prompt it
+ * carries, so tests can count how often a prompt reached "the model". Replies
+ * echo the prompt and list the earlier user turns the CLI sent, so a test can see
+ * that a resumed conversation carried its history.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export interface RecordedCall {
+  prompt: string;
+  /** Every user text the request carried, oldest first (the conversation as the model sees it). */
+  userTexts: string[];
+  apiKey: string | undefined;
+  at: number;
+}
+
+/** What the fake answers to one main request; the default is a streamed echo. */
+export type FakeReply =
+  | { kind: 'text'; text: string; chunks?: number; delayMs?: number }
+  | { kind: 'error'; status: number; type?: string; message?: string; retryAfterSeconds?: number }
+  | { kind: 'hang' };
+
+export interface FakeAnthropic {
+  url: string;
+  calls: RecordedCall[];
+  /** Replies used in order for the next main requests whose prompt contains `match`. */
+  script(match: string, replies: FakeReply[]): void;
+  callsFor(match: string): RecordedCall[];
+  close(): Promise<void>;
+}
+
+interface ContentBlock {
+  type: string;
+  text?: string;
+}
+interface Message {
+  role: string;
+  content: string | ContentBlock[];
+}
+
+function textsOf(message: Message): string[] {
+  if (typeof message.content === 'string') return [message.content];
+  return message.content.filter((b) => b.type === 'text' && typeof b.text === 'string').map((b) => b.text as string);
+}
+
+/** The prompt is the last user text that is not a `<system-reminder>`. */
+export function userTextsOf(messages: Message[]): string[] {
+  const out: string[] = [];
+  for (const m of messages) {
+    if (m.role !== 'user') continue;
+    for (const t of textsOf(m)) if (!t.startsWith('<system-reminder>')) out.push(t);
+  }
+  return out;
+}
+
+async function readBody(req: IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of req) chunks.push(c as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+function sse(res: ServerResponse, event: string, data: unknown): void {
+  res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function streamText(res: ServerResponse, model: string, text: string, chunks: number, delayMs: number) {
+  res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+  const id = `msg_fake_${Math.random().toString(36).slice(2)}`;
+  sse(res, 'message_start', {
+    type: 'message_start',
+    message: {
+      id,
+      type: 'message',
+      role: 'assistant',
+      model,
+      content: [],
+      stop_reason: null,
+      stop_sequence: null,
+      usage: { input_tokens: 10, output_tokens: 1, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 },
+    },
+  });
+  sse(res, 'content_block_start', { type: 'content_block_start', index: 0, content_block: { type: 'text', text: '' } });
+  const size = Math.max(1, Math.ceil(text.length / chunks));
+  for (let i = 0; i < text.length; i += size) {
+    if (delayMs > 0 && i > 0) await sleep(delayMs);
+    sse(res, 'content_block_delta', {
+      type: 'content_block_delta',
+      index: 0,
+      delta: { type: 'text_delta', text: text.slice(i, i + size) },
+    });
+  }
+  sse(res, 'content_block_stop', { type: 'content_block_stop', index: 0 });
+  sse(res, 'message_delta', {
+    type: 'message_delta',
+    delta: { stop_reason: 'end_turn', stop_sequence: null },
+    usage: { output_tokens: Math.max(1, Math.ceil(text.length / 4)) },
+  });
+  sse(res, 'message_stop', { type: 'message_stop' });
+  res.end();
+}
+
+function sendError(res: ServerResponse, reply: Extract<FakeReply, { kind: 'error' }>) {
+  const headers: Record<string, string> = { 'content-type': 'application/json' };
+  if (reply.retryAfterSeconds !== undefined) headers['retry-after'] = String(reply.retryAfterSeconds);
+  res.writeHead(reply.status, headers);
+  res.end(
+    JSON.stringify({
+      type: 'error',
+      error: { type: reply.type ?? 'api_error', message: reply.message ?? `fake error ${reply.status}` },
+    }),
+  );
+}
+
+/** The reply for an unscripted prompt: the prompt echoed, and the turns that came before it. */
+export function echoReply(userTexts: string[]): string {
+  const prompt = userTexts.at(-1) ?? '';
+  const earlier = userTexts.slice(0, -1);
+  return earlier.length === 0 ? `echo: ${prompt}` : `echo: ${prompt} | earlier: ${earlier.join(' / ')}`;
+}
+
+export async function startFakeAnthropic(): Promise<FakeAnthropic> {
+  const calls: RecordedCall[] = [];
+  const scripts: { match: string; replies: FakeReply[] }[] = [];
+  const hanging = new Set<ServerResponse>();
+
+  const server: Server = createServer(async (req, res) => {
+    if (req.method === 'HEAD' || req.method === 'GET') {
+      res.writeHead(200).end();
+      return;
+    }
+    const raw = await readBody(req);
+    let body: { model?: string; messages?: Message[]; tools?: unknown[]; stream?: boolean };
+    try {
+      body = JSON.parse(raw);
+    } catch {
+      res.writeHead(400, { 'content-type': 'application/json' }).end('{"type":"error"}');
+      return;
+    }
+    const model = body.model ?? 'claude-fake';
+    const userTexts = userTextsOf(body.messages ?? []);
+    const prompt = userTexts.at(-1) ?? '';
+    // Side requests (title generation and the like) carry no tools: answer them plainly.
+    if (!Array.isArray(body.tools) || body.tools.length === 0) {
+      await streamText(res, model, 'ok', 1, 0);
+      return;
+    }
+    const auth = req.headers['x-api-key'];
+    calls.push({ prompt, userTexts, apiKey: typeof auth === 'string' ? auth : undefined, at: Date.now() });
+    const script = scripts.find((s) => prompt.includes(s.match) && s.replies.length > 0);
+    const reply: FakeReply = script?.replies.shift() ?? { kind: 'text', text: echoReply(userTexts) };
+    if (reply.kind === 'error') return sendError(res, reply);
+    if (reply.kind === 'hang') {
+      hanging.add(res);
+      res.on('close', () => hanging.delete(res));
+      return;
+    }
+    await streamText(res, model, reply.text, reply.chunks ?? 1, reply.delayMs ?? 0);
+  });
+
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    calls,
+    script(match, replies) {
+      scripts.push({ match, replies: [...replies] });
+    },
+    callsFor(match) {
+      return calls.filter((c) => c.prompt.includes(match));
+    },
+    async close() {
+      for (const res of hanging) res.destroy();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
