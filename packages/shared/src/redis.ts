@@ -36,3 +36,15 @@ export async function waitForRedis(redis: Redis, timeoutMs = 5000): Promise<void
     redis.on('ready', onReady);
   });
 }
+
+/**
+ * True for the errors ioredis raises when Redis is not there (offline queue off,
+ * retries spent, connection closed): the API answers those with 503, not 500.
+ */
+export function isRedisUnavailable(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  if (err.name === 'MaxRetriesPerRequestError') return true;
+  const code = (err as { code?: string }).code;
+  if (code === 'ECONNREFUSED' || code === 'ECONNRESET' || code === 'ETIMEDOUT') return true;
+  return /enableOfflineQueue|Connection is closed|Stream isn't writeable/.test(err.message);
+}

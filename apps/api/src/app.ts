@@ -1,0 +1,45 @@
+/** Builds the Express app; main.ts listens. Tests drive the app built here. */
+import { randomUUID } from 'node:crypto';
+import express, { type Express } from 'express';
+import { pinoHttp } from 'pino-http';
+import type { ApiContext } from './context.js';
+import { requireAdmin, requireTenant } from './middleware/auth.js';
+import { errorHandler, notFoundHandler } from './middleware/errorHandler.js';
+import { jsonBody } from './middleware/jsonBody.js';
+import { adminTenantsRouter } from './routes/adminTenants.js';
+import { healthRouter } from './routes/health.js';
+import { jobsRouter } from './routes/jobs.js';
+
+const REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/;
+
+export function createApp(ctx: ApiContext): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('query parser', 'simple');
+
+  app.use(
+    pinoHttp({
+      logger: ctx.logger,
+      genReqId(req, res) {
+        const given = req.headers['x-request-id'];
+        const id = typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+        res.setHeader('X-Request-Id', id);
+        return id;
+      },
+      // Headers hold keys: log the method, path and status only.
+      serializers: {
+        req: (req) => ({ id: req.id, method: req.method, url: req.url }),
+        res: (res) => ({ statusCode: res.statusCode }),
+      },
+    }),
+  );
+
+  app.use(healthRouter(ctx));
+  const body = jsonBody(ctx.config.MAX_BODY_BYTES);
+  app.use('/v1/admin/tenants', requireAdmin(ctx.config.ADMIN_TOKEN), body, adminTenantsRouter(ctx));
+  app.use('/v1/jobs', requireTenant(ctx.tenants), body, jobsRouter(ctx));
+
+  app.use(notFoundHandler);
+  app.use(errorHandler);
+  return app;
+}

@@ -1,0 +1,59 @@
+/**
+ * The API process's parts: one Redis connection for stores and the producer queue,
+ * built from config. `createApp` takes it, so tests build the same object.
+ */
+import {
+  createClaudeQueue,
+  createJobRequestSchema,
+  createKeys,
+  createRedis,
+  JobStore,
+  SessionStore,
+  TenantStore,
+  type ApiConfig,
+  type ClaudeQueue,
+  type Keys,
+  type Logger,
+} from '@claude-queue/shared';
+import type { Redis } from 'ioredis';
+
+export interface ApiContext {
+  config: ApiConfig;
+  logger: Logger;
+  redis: Redis;
+  keys: Keys;
+  queue: ClaudeQueue;
+  tenants: TenantStore;
+  jobs: JobStore;
+  sessions: SessionStore;
+  jobRequestSchema: ReturnType<typeof createJobRequestSchema>;
+  close(): Promise<void>;
+}
+
+export function createApiContext(config: ApiConfig, logger: Logger): ApiContext {
+  const keys = createKeys(config.QUEUE_PREFIX);
+  // Fail fast while Redis is away (503 within a second) instead of queueing commands.
+  const redis = createRedis(config.REDIS_URL, 'client');
+  redis.on('error', (err) => logger.warn({ err: { message: err.message } }, 'redis connection error'));
+  const queue = createClaudeQueue(redis, keys);
+  queue.on('error', (err) => logger.warn({ err: { message: err.message } }, 'queue error'));
+  return {
+    config,
+    logger,
+    redis,
+    keys,
+    queue,
+    tenants: new TenantStore(redis, keys),
+    jobs: new JobStore(redis, keys, config.JOB_RETENTION_HOURS * 3600),
+    sessions: new SessionStore(redis, keys),
+    jobRequestSchema: createJobRequestSchema({
+      maxPromptBytes: config.MAX_PROMPT_BYTES,
+      timeoutMaxMs: config.JOB_TIMEOUT_MAX_MS,
+      allowedPermissionModes: config.ALLOWED_PERMISSION_MODES,
+    }),
+    async close() {
+      await queue.close();
+      redis.disconnect();
+    },
+  };
+}

@@ -1,0 +1,3 @@
+export * from './app.js';
+export * from './context.js';
+export * from './problem.js';

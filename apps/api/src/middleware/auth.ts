@@ -1,0 +1,42 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { RequestHandler } from 'express';
+import type { Tenant, TenantStore } from '@claude-queue/shared';
+import { HttpProblem } from '../problem.js';
+
+declare module 'express-serve-static-core' {
+  interface Request {
+    /** The tenant of the request's API key; every job lookup is scoped by it. */
+    tenant?: Tenant;
+  }
+}
+
+function bearer(header: string | undefined): string | null {
+  const m = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '');
+  return m ? m[1]! : null;
+}
+
+const unauthorized = () =>
+  new HttpProblem(401, 'unauthorized', 'missing or invalid API key', { headers: { 'WWW-Authenticate': 'Bearer' } });
+
+/** Tenant API keys, for /v1/jobs… */
+export function requireTenant(tenants: TenantStore): RequestHandler {
+  return async (req, _res, next) => {
+    const key = bearer(req.headers.authorization);
+    const tenant = key ? await tenants.authenticate(key) : null;
+    if (!tenant) throw unauthorized();
+    req.tenant = tenant;
+    next();
+  };
+}
+
+const digest = (s: string) => createHash('sha256').update(s).digest();
+
+/** The deployment's ADMIN_TOKEN, for /v1/admin… (compared in constant time). */
+export function requireAdmin(adminToken: string): RequestHandler {
+  const expected = digest(adminToken);
+  return (req, _res, next) => {
+    const key = bearer(req.headers.authorization);
+    if (!key || !timingSafeEqual(digest(key), expected)) throw unauthorized();
+    next();
+  };
+}

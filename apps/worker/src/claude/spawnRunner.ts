@@ -1,0 +1,88 @@
+/**
+ * The one-shot runner: one `claude --print` process per job, through execa. The
+ * child leads its own process group so that every way out (success, failure,
+ * timeout, abort) can end it and whatever it started (tool subprocesses) at once.
+ */
+import { execa } from 'execa';
+import { parseCliOutput } from './parseOutput.js';
+import type { ClaudeInvocation, ClaudeRunOutcome, ClaudeRunner } from './runner.js';
+
+export interface SpawnRunnerOptions {
+  /** Path of the claude executable. */
+  bin: string;
+  /** Time between SIGTERM and SIGKILL when a run is stopped (default: 5000). */
+  killGraceMs?: number;
+}
+
+const STDERR_TAIL_BYTES = 2048;
+/** A result with a long answer is well under this; a runaway tool's output is not. */
+const MAX_BUFFER_BYTES = 64 * 1024 * 1024;
+
+export function createSpawnRunner(options: SpawnRunnerOptions): ClaudeRunner {
+  const killGraceMs = options.killGraceMs ?? 5000;
+  return {
+    async run(invocation: ClaudeInvocation): Promise<ClaudeRunOutcome> {
+      const started = performance.now();
+      const child = execa(options.bin, invocation.args, {
+        input: invocation.prompt,
+        cwd: invocation.cwd,
+        env: invocation.env,
+        extendEnv: false,
+        detached: true,
+        reject: false,
+        stripFinalNewline: false,
+        maxBuffer: MAX_BUFFER_BYTES,
+      });
+
+      const signalGroup = (signal: NodeJS.Signals) => {
+        if (child.pid === undefined) return;
+        try {
+          process.kill(-child.pid, signal);
+        } catch {
+          // ESRCH: the group is already gone.
+        }
+      };
+      let timedOut = false;
+      let aborted = false;
+      let killTimer: NodeJS.Timeout | undefined;
+      const stop = () => {
+        if (killTimer) return;
+        signalGroup('SIGTERM');
+        killTimer = setTimeout(() => signalGroup('SIGKILL'), killGraceMs);
+      };
+      const timeoutTimer = setTimeout(() => {
+        timedOut = true;
+        stop();
+      }, invocation.timeoutMs);
+      const onAbort = () => {
+        aborted = true;
+        stop();
+      };
+      if (invocation.signal?.aborted) onAbort();
+      invocation.signal?.addEventListener('abort', onAbort, { once: true });
+
+      try {
+        const r = await child;
+        const { result, unparseable } = parseCliOutput(String(r.stdout ?? ''));
+        const stderr = String(r.stderr ?? '');
+        const spawnFailure = r.exitCode === undefined && r.signal === undefined ? (r.shortMessage ?? '') : '';
+        return {
+          result,
+          exitCode: r.exitCode ?? null,
+          signal: r.signal ?? null,
+          timedOut,
+          aborted,
+          stderrTail: (stderr || spawnFailure).slice(-STDERR_TAIL_BYTES),
+          unparseable,
+          wallMs: Math.round(performance.now() - started),
+        };
+      } finally {
+        clearTimeout(timeoutTimer);
+        clearTimeout(killTimer);
+        invocation.signal?.removeEventListener('abort', onAbort);
+        // The CLI is gone; end anything it left behind in its group.
+        signalGroup('SIGKILL');
+      }
+    },
+  };
+}
