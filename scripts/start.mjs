@@ -1,0 +1,196 @@
+#!/usr/bin/env node
+// `npm start`: the quick start. Runs Redis (an existing one, or a private one),
+// the API and one worker, prints how to use them, and stops it all on Ctrl-C.
+// Plain Node ESM with builtins only, so it runs straight after `npm ci`.
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const DATA_DIR = process.env.DATA_DIR ? path.resolve(process.env.DATA_DIR) : path.join(ROOT, 'data');
+const HOST = process.env.HOST || '127.0.0.1';
+const PORT = process.env.PORT || '3000';
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const log = (msg) => console.log(`[start] ${msg}`);
+
+/** True if a Redis answers PING on host:port within 500 ms (a raw socket: no client library needed). */
+function pingRedis(port, host = '127.0.0.1') {
+  return new Promise((resolve) => {
+    const sock = net.createConnection({ host, port });
+    let buf = '';
+    const done = (ok) => { sock.destroy(); resolve(ok); };
+    sock.setTimeout(500, () => done(false));
+    sock.on('connect', () => sock.write('PING\r\n'));
+    sock.on('data', (d) => { buf += d; if (buf.includes('\r\n')) done(buf.startsWith('+PONG')); });
+    sock.on('error', () => done(false));
+    sock.on('close', () => done(false));
+  });
+}
+
+/** A port nobody listens on right now: the OS picks one for port 0. */
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer().once('error', reject);
+    srv.listen(0, '127.0.0.1', () => { const { port } = srv.address(); srv.close(() => resolve(port)); });
+  });
+}
+
+function onPath(bin) {
+  for (const dir of (process.env.PATH || '').split(path.delimiter).filter(Boolean)) {
+    const file = path.join(dir, bin);
+    try { fs.accessSync(file, fs.constants.X_OK); return file; } catch { /* next */ }
+  }
+  return null;
+}
+
+const children = []; // { name, proc, alive, exited }
+let stopping = false;
+
+function spawnChild(name, cmd, args, opts) {
+  // detached: own process group, so a terminal Ctrl-C reaches only us and we stop
+  // the children in order (API and worker first, Redis after they have let go of it).
+  const proc = spawn(cmd, args, { cwd: ROOT, detached: true, ...opts });
+  const child = { name, proc, alive: true };
+  // 'error' without 'exit' happens when the spawn itself fails; either way it is gone.
+  child.exited = new Promise((resolve) => {
+    const gone = (why) => {
+      if (!child.alive) return;
+      child.alive = false;
+      resolve();
+      if (stopping) return;
+      log(`${name} ${why}; stopping everything`);
+      shutdown(1);
+    };
+    proc.once('error', (err) => gone(`could not start: ${err.message}`));
+    proc.once('exit', (code, signal) => gone(`exited unexpectedly (${signal ?? `code ${code}`})`));
+  });
+  children.push(child);
+  return child;
+}
+
+async function stopChild({ proc, alive, exited }, graceMs) {
+  if (!alive) return;
+  proc.kill('SIGTERM');
+  const timer = setTimeout(() => proc.kill('SIGKILL'), graceMs);
+  await exited;
+  clearTimeout(timer);
+}
+
+async function shutdown(code) {
+  if (stopping) return; // a second Ctrl-C (or npm forwarding the first) must not restart this
+  stopping = true;
+  log('stopping...');
+  const redis = children.find((c) => c.name === 'redis');
+  // Workers finish or hand back their jobs while Redis is still up; 15 s, then SIGKILL.
+  await Promise.all(children.filter((c) => c !== redis).map((c) => stopChild(c, 15_000)));
+  if (redis) await stopChild(redis, 10_000);
+  process.exit(code);
+}
+
+// Safety net if we die some other way (an exception): never leave a private Redis behind.
+process.on('exit', () => { for (const c of children) if (c.alive) c.proc.kill('SIGTERM'); });
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(sig, () => shutdown(0));
+
+async function resolveRedis() {
+  if (process.env.REDIS_URL) return process.env.REDIS_URL;
+  if (await pingRedis(6379)) {
+    log('using the Redis on 127.0.0.1:6379');
+    return 'redis://127.0.0.1:6379';
+  }
+  const bin = onPath('redis-server');
+  if (!bin) {
+    console.error(`No Redis answers on 127.0.0.1:6379 and there is no redis-server on PATH. Either:
+  Debian/Ubuntu:  sudo apt-get install redis-server
+  macOS:          brew install redis
+  or point at an existing Redis:  REDIS_URL=redis://host:6379 npm start`);
+    process.exit(1);
+  }
+  const port = await freePort();
+  const dir = path.join(DATA_DIR, 'redis');
+  fs.mkdirSync(dir, { recursive: true });
+  log(`starting a private redis-server on 127.0.0.1:${port} (data and redis.log in ${dir})`);
+  // AOF with fsync every second and no eviction: queue state must survive a restart
+  // and must never be dropped to make room.
+  const redis = spawnChild('redis', bin, [
+    '--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '',
+    '--appendonly', 'yes', '--appendfsync', 'everysec', '--maxmemory-policy', 'noeviction',
+    '--logfile', path.join(dir, 'redis.log'),
+  ], { stdio: 'ignore' });
+  for (const deadline = Date.now() + 10_000; !(await pingRedis(port)); await sleep(100)) {
+    if (!redis.alive || Date.now() > deadline) {
+      log(`the private redis-server did not come up; see ${path.join(dir, 'redis.log')}`);
+      return shutdown(1);
+    }
+  }
+  return `redis://127.0.0.1:${port}`;
+}
+
+/** ADMIN_TOKEN from the env, else the one saved by an earlier run, else a new one saved for the next. */
+function resolveAdminToken() {
+  if (process.env.ADMIN_TOKEN) return process.env.ADMIN_TOKEN;
+  const file = path.join(DATA_DIR, 'admin-token');
+  const saved = fs.existsSync(file) ? fs.readFileSync(file, 'utf8').trim() : '';
+  if (saved) return saved;
+  const token = randomBytes(24).toString('base64url');
+  fs.mkdirSync(DATA_DIR, { recursive: true });
+  fs.writeFileSync(file, `${token}\n`, { mode: 0o600 });
+  log(`generated an admin token, saved in ${file}`);
+  return token;
+}
+
+async function waitHealthy(url, deadlineMs) {
+  for (const deadline = Date.now() + deadlineMs; Date.now() < deadline; await sleep(250)) {
+    try { if ((await fetch(url, { signal: AbortSignal.timeout(1000) })).status === 200) return true; } catch { /* not yet */ }
+    if (stopping) return false;
+  }
+  return false;
+}
+
+for (const app of ['api', 'worker']) {
+  if (!fs.existsSync(path.join(ROOT, 'apps', app, 'dist', 'main.js'))) {
+    console.error(`apps/${app}/dist/main.js is missing: run \`npm run build\` first (\`npm start\` does).`);
+    process.exit(1);
+  }
+}
+
+const REDIS_URL = await resolveRedis();
+const ADMIN_TOKEN = resolveAdminToken();
+const env = { ...process.env, REDIS_URL, DATA_DIR, ADMIN_TOKEN };
+spawnChild('api', process.execPath, ['apps/api/dist/main.js'], { env, stdio: ['ignore', 'inherit', 'inherit'] });
+spawnChild('worker', process.execPath, ['apps/worker/dist/main.js'], { env, stdio: ['ignore', 'inherit', 'inherit'] });
+
+// A wildcard bind address is not something to connect to; loopback reaches it.
+const host = ['0.0.0.0', '::', '[::]'].includes(HOST) ? '127.0.0.1' : HOST.includes(':') ? `[${HOST}]` : HOST;
+const BASE = `http://${host}:${PORT}`;
+if (!(await waitHealthy(`${BASE}/healthz`, 20_000))) {
+  if (!stopping) { log(`${BASE}/healthz did not answer 200 within 20 s`); await shutdown(1); }
+} else {
+  const json = (field) => `node -pe 'JSON.parse(require("fs").readFileSync(0)).${field}'`;
+  console.log(`
+  claude-queue is running at ${BASE}   (Redis: ${REDIS_URL}, data: ${DATA_DIR})
+  Admin token: ${ADMIN_TOKEN}
+
+  # create a tenant and keep its API key
+  API_KEY=$(curl -sf -X POST ${BASE}/v1/admin/tenants -H 'Authorization: Bearer ${ADMIN_TOKEN}' \\
+    -H 'Content-Type: application/json' -d '{"name":"demo"}' | ${json('api_key')})
+  # (or, from this repo, which prints the key:)
+  REDIS_URL=${REDIS_URL} ADMIN_TOKEN=${ADMIN_TOKEN} npm run tenants -- create demo
+
+  # submit a job
+  JOB_ID=$(curl -sf -X POST ${BASE}/v1/jobs -H "Authorization: Bearer $API_KEY" \\
+    -H 'Content-Type: application/json' -d '{"prompt":"Say hello in five words."}' | ${json('id')})
+
+  # poll it until status is succeeded or failed
+  curl -s ${BASE}/v1/jobs/$JOB_ID -H "Authorization: Bearer $API_KEY"
+`);
+  if (!process.env.ANTHROPIC_API_KEY && !process.env.CLAUDE_CODE_OAUTH_TOKEN) {
+    console.log(`  Note: neither ANTHROPIC_API_KEY nor CLAUDE_CODE_OAUTH_TOKEN is set, so jobs will fail with
+  auth_failed unless the CLI is logged in some other way. Set one and restart, e.g.
+    ANTHROPIC_API_KEY=sk-ant-... npm start     (a subscription token comes from \`claude setup-token\`)
+`);
+  }
+  console.log('  Ctrl-C stops everything.\n');
+}

@@ -1,0 +1,58 @@
+/** Per-file test environment: a unique Redis prefix, a temp DATA_DIR, configs built from them. */
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Redis } from 'ioredis';
+import { inject } from 'vitest';
+import { loadApiConfig, loadWorkerConfig, type ApiConfig, type WorkerConfig } from '@claude-queue/shared';
+
+export const ADMIN_TOKEN = 'test-admin-token-0123456789';
+
+export interface TestEnv {
+  redisUrl: string;
+  prefix: string;
+  dataDir: string;
+  apiConfig(overrides?: Record<string, string>): ApiConfig;
+  workerConfig(overrides?: Record<string, string>): WorkerConfig;
+  /** The variables a worker child process needs to join this test's queue. */
+  processEnv(overrides?: Record<string, string>): Record<string, string>;
+  cleanup(): Promise<void>;
+}
+
+export async function createTestEnv(): Promise<TestEnv> {
+  const redisUrl = inject('redisUrl');
+  const prefix = `t${randomBytes(4).toString('hex')}`;
+  const dataDir = await mkdtemp(path.join(tmpdir(), 'cq-test-data-'));
+  const base = { REDIS_URL: redisUrl, QUEUE_PREFIX: prefix, DATA_DIR: dataDir, LOG_LEVEL: 'silent', ADMIN_TOKEN };
+  return {
+    redisUrl,
+    prefix,
+    dataDir,
+    apiConfig: (o = {}) => loadApiConfig({ ...base, PORT: '0', ...o }),
+    workerConfig: (o = {}) => loadWorkerConfig({ ...base, ...o }),
+    processEnv: (o = {}) => ({ PATH: process.env.PATH ?? '/usr/bin:/bin', ...base, ...o }),
+    async cleanup() {
+      const redis = new Redis(redisUrl);
+      let cursor = '0';
+      do {
+        const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+        cursor = next;
+        if (keys.length) await redis.del(...keys);
+      } while (cursor !== '0');
+      redis.disconnect();
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Polls `check` until it returns a value other than undefined, or fails after `timeoutMs`. */
+export async function waitFor<T>(check: () => Promise<T | undefined> | T | undefined, timeoutMs = 20_000, what = 'condition'): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
