@@ -177,7 +177,7 @@ if (!(await waitHealthy(`${BASE}/healthz`, 20_000))) {
   API_KEY=$(curl -sf -X POST ${BASE}/v1/admin/tenants -H 'Authorization: Bearer ${ADMIN_TOKEN}' \\
     -H 'Content-Type: application/json' -d '{"name":"demo"}' | ${json('api_key')})
   # (or, from this repo, which prints the key:)
-  REDIS_URL=${REDIS_URL} ADMIN_TOKEN=${ADMIN_TOKEN} npm run tenants -- create demo
+  REDIS_URL=${REDIS_URL} npm run tenants -- create demo
 
   # submit a job
   JOB_ID=$(curl -sf -X POST ${BASE}/v1/jobs -H "Authorization: Bearer $API_KEY" \\
