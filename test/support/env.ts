@@ -24,7 +24,7 @@ export async function createTestEnv(): Promise<TestEnv> {
   const redisUrl = inject('redisUrl');
   const prefix = `t${randomBytes(4).toString('hex')}`;
   const dataDir = await mkdtemp(path.join(tmpdir(), 'cq-test-data-'));
-  const base = { REDIS_URL: redisUrl, QUEUE_PREFIX: prefix, DATA_DIR: dataDir, LOG_LEVEL: 'silent', ADMIN_TOKEN };
+  const base = { REDIS_URL: redisUrl, QUEUE_PREFIX: prefix, DATA_DIR: dataDir, LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent', ADMIN_TOKEN };
   return {
     redisUrl,
     prefix,

@@ -40,7 +40,7 @@ export interface ChildEnvOptions {
 export function buildChildEnv(parent: NodeJS.ProcessEnv, options: ChildEnvOptions): Record<string, string> {
   const env: Record<string, string> = {};
   for (const [name, value] of Object.entries(parent)) {
-    if (value === undefined) continue;
+    if (value === undefined || value === '') continue;
     if (PASS.includes(name) || PASS_PREFIXES.some((p) => name.startsWith(p))) env[name] = value;
   }
   env.PATH ??= '/usr/local/bin:/usr/bin:/bin';

@@ -1,0 +1,166 @@
+/**
+ * The worker against real Redis with the fake `claude` (test/support/fake-claude.mjs),
+ * for what the real CLI won't do on cue: crash, hang, print garbage. The real CLI's
+ * path is covered end to end in test/e2e.
+ */
+import { readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createLogger, tenantPaths } from '@claude-queue/shared';
+import { createClaudeWorker, type ClaudeWorker } from '../src/createWorker.js';
+import { startTestApi, type TestApi } from '../../../test/support/apiServer.js';
+import { createTestEnv, type TestEnv } from '../../../test/support/env.js';
+import { submitJob, waitForFinal } from '../../../test/support/jobs.js';
+
+const FAKE_CLAUDE = fileURLToPath(new URL('../../../test/support/fake-claude.mjs', import.meta.url));
+
+interface FakeCall {
+  argv: string[];
+  env: Record<string, string>;
+  pid: number;
+  prompt: string;
+}
+
+let env: TestEnv;
+let api: TestApi;
+let worker: ClaudeWorker;
+let tenant: { id: string; api_key: string };
+
+beforeAll(async () => {
+  env = await createTestEnv();
+  api = await startTestApi(env.apiConfig());
+  worker = createClaudeWorker({
+    config: env.workerConfig({ CLAUDE_BIN: FAKE_CLAUDE, WORKER_CONCURRENCY: '4', WORKER_KILL_GRACE_MS: '300' }),
+    logger: createLogger('worker', 'silent'),
+    env: {
+      PATH: process.env.PATH,
+      ANTHROPIC_API_KEY: 'sk-deployment-key',
+      ADMIN_TOKEN: 'must-not-reach-the-cli',
+      REDIS_URL: 'redis://must-not-reach-the-cli',
+      SOME_SECRET: 'nope',
+    },
+  });
+  await worker.worker.waitUntilReady();
+  tenant = await api.createTenant('fake-cli');
+});
+
+afterAll(async () => {
+  await worker?.close();
+  await api?.close();
+  await env?.cleanup();
+});
+
+function workspaceOf(tenantId: string, workspaceId: string): string {
+  return tenantPaths(env.dataDir, tenantId).workspace(workspaceId);
+}
+
+async function fakeCall(tenantId: string, workspaceId: string): Promise<FakeCall> {
+  return JSON.parse(await readFile(path.join(workspaceOf(tenantId, workspaceId), 'fake-claude-call.json'), 'utf8'));
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  // A zombie waiting for its reaper has ended too.
+  return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+}
+
+describe('worker with the fake CLI', () => {
+  it('runs a job in its own workspace, prompt on stdin, and records the result', async () => {
+    const job = await submitJob(api, tenant.api_key, { prompt: 'hello from stdin', model: 'sonnet', max_turns: 2 });
+    const done = await waitForFinal(api, tenant.api_key, job.id);
+    expect(done).toMatchObject({ status: 'succeeded', attempts: 1, error: null, result: { text: 'fake: hello from stdin', num_turns: 1 } });
+    expect(done.started_at).not.toBeNull();
+    expect(done.finished_at).not.toBeNull();
+
+    const call = await fakeCall(tenant.id, job.id);
+    expect(call.prompt).toBe('hello from stdin');
+    expect(call.argv.join(' ')).not.toContain('hello from stdin');
+    expect(call.argv).toEqual(['--print', '--output-format', 'json', '--model', 'sonnet', '--max-turns', '2']);
+  });
+
+  it('gives the CLI only the allowlisted environment, with HOME and CLAUDE_CONFIG_DIR per tenant', async () => {
+    const job = await submitJob(api, tenant.api_key, { prompt: 'env check' });
+    await waitForFinal(api, tenant.api_key, job.id);
+    const call = await fakeCall(tenant.id, job.id);
+    const paths = tenantPaths(env.dataDir, tenant.id);
+    expect(call.env.HOME).toBe(paths.home);
+    expect(call.env.CLAUDE_CONFIG_DIR).toBe(paths.configDir);
+    expect(call.env.ANTHROPIC_API_KEY).toBe('sk-deployment-key');
+    expect(call.env.CLAUDE_CODE_MAX_RETRIES).toBe('0');
+    for (const name of ['ADMIN_TOKEN', 'REDIS_URL', 'SOME_SECRET']) expect(call.env).not.toHaveProperty(name);
+  });
+
+  it.each([
+    ['FAKE:crash', 'cli_crashed', /killed by SIGKILL/],
+    ['FAKE:exit:3', 'cli_crashed', /exited with code 3 without a result: fake failure/],
+    ['FAKE:garbled', 'cli_error', /not a result/],
+    ['FAKE:api:401', 'auth_failed', /API Error: 401/],
+    ['FAKE:api:529', 'overloaded', /API Error: 529/],
+    ['FAKE:subtype:error_max_turns', 'max_turns', /error_max_turns/],
+    ['FAKE:subtype:error_max_budget_usd', 'budget_exceeded', /error_max_budget_usd/],
+  ])('%s fails the job with %s and the CLI\'s message', async (prompt, code, message) => {
+    const job = await submitJob(api, tenant.api_key, { prompt });
+    const done = await waitForFinal(api, tenant.api_key, job.id);
+    expect(done.status).toBe('failed');
+    expect(done.result).toBeNull();
+    expect(done.error?.code).toBe(code);
+    expect(done.error?.message).toMatch(message);
+  });
+
+  it('ends a run past timeout_ms with code timeout, and leaves no process of its group behind', async () => {
+    const job = await submitJob(api, tenant.api_key, { prompt: 'FAKE:hang', timeout_ms: 1000 });
+    const done = await waitForFinal(api, tenant.api_key, job.id);
+    expect(done.status).toBe('failed');
+    expect(done.error).toMatchObject({ code: 'timeout', retryable: true });
+    const call = await fakeCall(tenant.id, job.id);
+    const grandchild = Number(await readFile(path.join(workspaceOf(tenant.id, job.id), 'fake-claude-grandchild.pid'), 'utf8'));
+    // The fake ignores SIGTERM: only the SIGKILL after the grace period ends it and its child.
+    expect(isAlive(call.pid)).toBe(false);
+    expect(isAlive(grandchild)).toBe(false);
+  });
+
+  it('continues a conversation in the workspace where it began, with --resume', async () => {
+    const first = await waitForFinal(api, tenant.api_key, (await submitJob(api, tenant.api_key, { prompt: 'turn one' })).id);
+    const sessionId = first.result!.session_id;
+    const second = await submitJob(api, tenant.api_key, { prompt: 'turn two', session_id: sessionId });
+    const done = await waitForFinal(api, tenant.api_key, second.id);
+    expect(done).toMatchObject({ status: 'succeeded', result: { session_id: sessionId } });
+    // The follow-up ran in the first job's workspace (its call file was overwritten there).
+    const call = await fakeCall(tenant.id, first.id);
+    expect(call.prompt).toBe('turn two');
+    expect(call.argv).toContain('--resume');
+    expect(call.argv[call.argv.indexOf('--resume') + 1]).toBe(sessionId);
+  });
+
+  it('runs two jobs of one conversation one after the other, never at once', async () => {
+    const first = await waitForFinal(api, tenant.api_key, (await submitJob(api, tenant.api_key, { prompt: 'start' })).id);
+    const sessionId = first.result!.session_id;
+    const a = await submitJob(api, tenant.api_key, { prompt: 'FAKE:sleep:400 a', session_id: sessionId });
+    const b = await submitJob(api, tenant.api_key, { prompt: 'FAKE:sleep:400 b', session_id: sessionId });
+    const [doneA, doneB] = await Promise.all([waitForFinal(api, tenant.api_key, a.id), waitForFinal(api, tenant.api_key, b.id)]);
+    expect(doneA.status).toBe('succeeded');
+    expect(doneB.status).toBe('succeeded');
+    const [earlier, later] = [doneA, doneB].sort((x, y) => Date.parse(x.started_at!) - Date.parse(y.started_at!));
+    expect(Date.parse(later!.started_at!)).toBeGreaterThanOrEqual(Date.parse(earlier!.finished_at!));
+    expect(doneA.attempts).toBe(1);
+    expect(doneB.attempts).toBe(1);
+  });
+
+  it('runs jobs of different conversations in different workspaces at once', async () => {
+    const jobs = await Promise.all([1, 2, 3].map((i) => submitJob(api, tenant.api_key, { prompt: `FAKE:sleep:300 parallel ${i}` })));
+    const done = await Promise.all(jobs.map((j) => waitForFinal(api, tenant.api_key, j.id)));
+    expect(done.map((d) => d.status)).toEqual(['succeeded', 'succeeded', 'succeeded']);
+    // Each job's own workspace holds its own call: no two shared a cwd.
+    for (const [i, j] of jobs.entries()) expect((await fakeCall(tenant.id, j.id)).prompt).toBe(`FAKE:sleep:300 parallel ${i + 1}`);
+    // And they did run at once (concurrency 4).
+    const lastStart = Math.max(...done.map((d) => Date.parse(d.started_at!)));
+    const firstEnd = Math.min(...done.map((d) => Date.parse(d.finished_at!)));
+    expect(lastStart).toBeLessThan(firstEnd);
+  });
+});

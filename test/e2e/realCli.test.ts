@@ -1,0 +1,98 @@
+/**
+ * End to end with the real `claude` from node_modules, talking to a fake Anthropic
+ * Messages API on loopback: API → Redis → worker → CLI → model and back.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createLogger } from '@claude-queue/shared';
+import { createClaudeWorker, type ClaudeWorker } from '@claude-queue/worker';
+import { startTestApi, type TestApi } from '../support/apiServer.js';
+import { createTestEnv, type TestEnv } from '../support/env.js';
+import { startFakeAnthropic, type FakeAnthropic } from '../support/fakeAnthropic.js';
+import { submitJob, waitForFinal } from '../support/jobs.js';
+
+let env: TestEnv;
+let api: TestApi;
+let model: FakeAnthropic;
+let worker: ClaudeWorker;
+let tenant: { id: string; api_key: string };
+
+beforeAll(async () => {
+  env = await createTestEnv();
+  model = await startFakeAnthropic();
+  api = await startTestApi(env.apiConfig());
+  worker = createClaudeWorker({
+    config: env.workerConfig({ WORKER_CONCURRENCY: '2' }),
+    logger: createLogger('worker', 'silent'),
+    env: { PATH: process.env.PATH, ANTHROPIC_BASE_URL: model.url, ANTHROPIC_API_KEY: 'sk-ant-e2e-deployment' },
+  });
+  await worker.worker.waitUntilReady();
+  tenant = await api.createTenant('e2e');
+});
+
+afterAll(async () => {
+  await worker?.close();
+  await api?.close();
+  await model?.close();
+  await env?.cleanup();
+});
+
+describe('the real CLI against a fake model API', () => {
+  it('runs a prompt to succeeded with the text, session id and cost', async () => {
+    const job = await submitJob(api, tenant.api_key, { prompt: 'what is two plus two', metadata: { ticket: 42 } });
+    const done = await waitForFinal(api, tenant.api_key, job.id, 60_000);
+    expect(done).toMatchObject({ status: 'succeeded', attempts: 1, error: null, metadata: { ticket: 42 } });
+    expect(done.result?.text).toBe('echo: what is two plus two');
+    expect(done.result?.session_id).toMatch(/^[0-9a-f-]{36}$/);
+    expect(done.result?.num_turns).toBe(1);
+    expect(done.result?.total_cost_usd).toBeGreaterThan(0);
+    expect(done.result?.usage).toMatchObject({ input_tokens: expect.any(Number), output_tokens: expect.any(Number) });
+    const calls = model.callsFor('what is two plus two');
+    expect(calls).toHaveLength(1);
+    expect(calls[0]!.apiKey).toBe('sk-ant-e2e-deployment');
+  });
+
+  it('continues a conversation: the second job sees the first turn', async () => {
+    const first = await waitForFinal(api, tenant.api_key, (await submitJob(api, tenant.api_key, { prompt: 'my name is Ada' })).id, 60_000);
+    expect(first.status).toBe('succeeded');
+    const second = await submitJob(api, tenant.api_key, { prompt: 'what is my name', session_id: first.result!.session_id });
+    const done = await waitForFinal(api, tenant.api_key, second.id, 60_000);
+    expect(done.status).toBe('succeeded');
+    expect(done.result?.session_id).toBe(first.result!.session_id);
+    // The model saw the earlier turn in the same conversation.
+    expect(model.callsFor('what is my name')[0]!.userTexts).toEqual(['my name is Ada', 'what is my name']);
+    expect(done.result?.text).toBe('echo: what is my name | earlier: my name is Ada');
+  });
+
+  it('keeps tenants apart: another tenant cannot continue the session, nor read the job', async () => {
+    const first = await waitForFinal(api, tenant.api_key, (await submitJob(api, tenant.api_key, { prompt: 'private turn' })).id, 60_000);
+    const other = await api.createTenant('other');
+    const res = await api.request('POST', '/v1/jobs', { key: other.api_key, body: { prompt: 'steal', session_id: first.result!.session_id } });
+    expect(res.status).toBe(404);
+    expect(res.body.code).toBe('session_not_found');
+    expect((await api.request('GET', `/v1/jobs/${first.id}`, { key: other.api_key })).status).toBe(404);
+  });
+
+  it.each([
+    [401, 'auth_failed'],
+    [529, 'overloaded'],
+    [429, 'rate_limited'],
+    [500, 'api_error'],
+  ])('an API answer of %i fails the job with %s after one call (the CLI does not retry)', async (status, code) => {
+    const prompt = `will get ${status}`;
+    model.script(prompt, [{ kind: 'error', status, type: status === 401 ? 'authentication_error' : 'api_error', message: `fake ${status}` }]);
+    const done = await waitForFinal(api, tenant.api_key, (await submitJob(api, tenant.api_key, { prompt })).id, 60_000);
+    expect(done.status).toBe('failed');
+    expect(done.error?.code).toBe(code);
+    expect(done.error?.message).toBeTruthy();
+    expect(model.callsFor(prompt)).toHaveLength(1);
+  });
+
+  it('fails a resume of a session the CLI has no transcript for with session_not_found', async () => {
+    const sessionId = '4f1d2c3b-1111-4222-8333-444455556666';
+    // Known to the store (so the API accepts it) but never written by the CLI.
+    await api.ctx.sessions.record(sessionId, tenant.id, 'no-such-workspace');
+    const done = await waitForFinal(api, tenant.api_key, (await submitJob(api, tenant.api_key, { prompt: 'resume nothing', session_id: sessionId })).id, 60_000);
+    expect(done.status).toBe('failed');
+    expect(done.error).toMatchObject({ code: 'session_not_found', retryable: false });
+  });
+});
