@@ -7,6 +7,14 @@ import { Redis } from 'ioredis';
 import { inject } from 'vitest';
 import { loadApiConfig, loadWorkerConfig, type ApiConfig, type WorkerConfig } from '@claude-queue/shared';
 
+/** What globalSetup.ts provides. */
+declare module 'vitest' {
+  export interface ProvidedContext {
+    redisUrl: string;
+    redisPort: number;
+  }
+}
+
 export const ADMIN_TOKEN = 'test-admin-token-0123456789';
 
 export interface TestEnv {

@@ -8,13 +8,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { TestProject } from 'vitest/node';
-
-declare module 'vitest' {
-  export interface ProvidedContext {
-    redisUrl: string;
-    redisPort: number;
-  }
-}
+import type {} from './env.js';
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
