@@ -22,7 +22,7 @@ interface Problem {
 export function coerceProblem(err: unknown): HttpProblem {
   if (err instanceof HttpProblem) return err;
   if (err instanceof z.ZodError) {
-    const errors = err.issues.map((i) => fieldErrorOf(i));
+    const errors = err.issues.flatMap((i) => fieldErrorsOf(i));
     const first = errors[0];
     return new HttpProblem(400, 'invalid_request', first ? `${first.field}: ${first.message}` : 'invalid request', { errors });
   }
@@ -41,13 +41,14 @@ export function coerceProblem(err: unknown): HttpProblem {
   return new HttpProblem(500, 'internal_error', 'internal error');
 }
 
-function fieldErrorOf(issue: z.core.$ZodIssue): FieldError {
+function fieldErrorsOf(issue: z.core.$ZodIssue): FieldError[] {
+  // One issue names every unknown key of an object; each is a field of its own
+  // (joined, `{bogus, other}` would read as the path `bogus.other`).
   if (issue.code === 'unrecognized_keys') {
-    const keys = issue.keys.join(', ');
-    return { field: [...issue.path, ...issue.keys].join('.') || keys, message: `unknown field: ${keys}` };
+    return issue.keys.map((key) => ({ field: [...issue.path, key].join('.'), message: 'unknown field' }));
   }
   const field = issue.path.join('.') || '(body)';
-  return { field, message: issue.message };
+  return [{ field, message: issue.message }];
 }
 
 export const errorHandler: ErrorRequestHandler = (err, req, res, _next) => {

@@ -1,0 +1,146 @@
+/**
+ * POST /v1/jobs input checking: every option accepted, and every bad body refused with
+ * problem+json naming the problem, before anything reaches the queue or the job index.
+ */
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { waitForRedis } from '@claude-queue/shared';
+import { createTestEnv, type TestEnv } from '../../../test/support/env.js';
+import { startTestApi, type TestApi } from '../../../test/support/apiServer.js';
+import { expectProblem, type ProblemExpectation } from './expectProblem.js';
+
+// Limits set low, so the tests show the API enforces the configured values.
+const JOB_TIMEOUT_MAX_MS = 60_000;
+const MAX_PROMPT_BYTES = 1000;
+
+let env: TestEnv;
+let api: TestApi;
+let tenant: { id: string; api_key: string };
+
+beforeAll(async () => {
+  env = await createTestEnv();
+  api = await startTestApi(
+    env.apiConfig({ JOB_TIMEOUT_MAX_MS: String(JOB_TIMEOUT_MAX_MS), MAX_PROMPT_BYTES: String(MAX_PROMPT_BYTES) }),
+  );
+  await waitForRedis(api.ctx.redis);
+  tenant = await api.createTenant('validation');
+});
+
+afterAll(async () => {
+  await api?.close();
+  await env?.cleanup();
+});
+
+describe('POST /v1/jobs accepts', () => {
+  it('every option, echoing the request without metadata', async () => {
+    const options = {
+      prompt: 'Summarize the repo',
+      model: 'claude-sonnet-4-5',
+      system_prompt: 'You are terse.',
+      append_system_prompt: 'Answer in English.',
+      max_turns: 3,
+      max_budget_usd: 0.5,
+      allowed_tools: ['Read', 'Bash(git log:*)'],
+      disallowed_tools: ['WebFetch'],
+      permission_mode: 'plan',
+      mcp_config: { mcpServers: { x: { command: 'echo' } } },
+      json_schema: { type: 'object', properties: { summary: { type: 'string' } }, required: ['summary'] },
+      timeout_ms: JOB_TIMEOUT_MAX_MS,
+    };
+    const metadata = { customer: 'acme', tags: ['a', 'b'], nested: { n: 1 } };
+    const res = await api.request('POST', '/v1/jobs', { key: tenant.api_key, body: { ...options, metadata } });
+    expect(res.status, JSON.stringify(res.body)).toBe(202);
+    expect(res.body.request).toEqual(options);
+    expect(res.body.metadata).toEqual(metadata);
+
+    const read = await api.request('GET', `/v1/jobs/${res.body.id}`, { key: tenant.api_key });
+    expect(read.body.request).toEqual(options);
+    expect(read.body.metadata).toEqual(metadata);
+  });
+
+  it('a prompt of exactly MAX_PROMPT_BYTES', async () => {
+    const res = await api.request('POST', '/v1/jobs', { key: tenant.api_key, body: { prompt: 'x'.repeat(MAX_PROMPT_BYTES) } });
+    expect(res.status).toBe(202);
+  });
+});
+
+interface BadInput {
+  name: string;
+  /** Sent as JSON. */
+  body?: unknown;
+  /** Sent as is, for bodies that are not JSON. */
+  rawBody?: string;
+  headers?: Record<string, string>;
+  expected: ProblemExpectation;
+}
+
+const invalid = (field: string): ProblemExpectation => ({ status: 400, code: 'invalid_request', field });
+
+const badInputs: BadInput[] = [
+  { name: 'no body', expected: invalid('prompt') },
+  { name: 'no prompt', body: {}, expected: invalid('prompt') },
+  { name: 'an empty prompt', body: { prompt: '' }, expected: invalid('prompt') },
+  { name: 'a whitespace prompt', body: { prompt: ' \n\t ' }, expected: invalid('prompt') },
+  { name: 'a prompt that is a number', body: { prompt: 42 }, expected: invalid('prompt') },
+  { name: 'a prompt that is null', body: { prompt: null }, expected: invalid('prompt') },
+  // 501 characters, 1002 bytes: the limit counts UTF-8 bytes.
+  { name: 'a prompt over MAX_PROMPT_BYTES', body: { prompt: 'é'.repeat(501) }, expected: invalid('prompt') },
+  { name: 'an unknown field', body: { prompt: 'hi', bogus: 1 }, expected: invalid('bogus') },
+  { name: 'an unknown field in mcp_config', body: { prompt: 'hi', mcp_config: { mcpServers: {}, extra: 1 } }, expected: invalid('mcp_config.extra') },
+  { name: 'a body that is not JSON', rawBody: '{"prompt": "hi",', headers: { 'content-type': 'application/json' }, expected: { status: 400, code: 'invalid_json' } },
+  { name: 'a JSON string body', rawBody: '"hi"', headers: { 'content-type': 'application/json' }, expected: { status: 400, code: 'invalid_json' } },
+  { name: 'a JSON array body', body: [{ prompt: 'hi' }], expected: invalid('(body)') },
+  { name: 'a JSON null body', rawBody: 'null', headers: { 'content-type': 'application/json' }, expected: { status: 400, code: 'invalid_json' } },
+  { name: 'a 2 MB body', body: { prompt: 'x'.repeat(2 * 1024 * 1024) }, expected: { status: 413, code: 'body_too_large' } },
+  { name: 'a text/plain body', rawBody: '{"prompt":"hi"}', headers: { 'content-type': 'text/plain' }, expected: { status: 415, code: 'unsupported_media_type' } },
+  { name: 'a body without a content type', rawBody: '{"prompt":"hi"}', expected: { status: 415, code: 'unsupported_media_type' } },
+  { name: 'a JSON body in an unsupported charset', rawBody: '{"prompt":"hi"}', headers: { 'content-type': 'application/json; charset=latin1' }, expected: { status: 415, code: 'unsupported_media_type' } },
+  { name: 'a session_id that is not a uuid', body: { prompt: 'hi', session_id: 'abc' }, expected: invalid('session_id') },
+  { name: 'a session_id that does not exist', body: { prompt: 'hi', session_id: randomUUID() }, expected: { status: 404, code: 'session_not_found', field: 'session_id' } },
+  { name: 'max_turns 0', body: { prompt: 'hi', max_turns: 0 }, expected: invalid('max_turns') },
+  { name: 'max_turns 1.5', body: { prompt: 'hi', max_turns: 1.5 }, expected: invalid('max_turns') },
+  { name: 'max_turns as a string', body: { prompt: 'hi', max_turns: '3' }, expected: invalid('max_turns') },
+  { name: 'max_budget_usd 0', body: { prompt: 'hi', max_budget_usd: 0 }, expected: invalid('max_budget_usd') },
+  { name: 'max_budget_usd -1', body: { prompt: 'hi', max_budget_usd: -1 }, expected: invalid('max_budget_usd') },
+  { name: 'timeout_ms above JOB_TIMEOUT_MAX_MS', body: { prompt: 'hi', timeout_ms: JOB_TIMEOUT_MAX_MS + 1 }, expected: invalid('timeout_ms') },
+  { name: 'permission_mode bypassPermissions', body: { prompt: 'hi', permission_mode: 'bypassPermissions' }, expected: invalid('permission_mode') },
+  { name: 'permission_mode bogus', body: { prompt: 'hi', permission_mode: 'bogus' }, expected: invalid('permission_mode') },
+  { name: 'allowed_tools not an array', body: { prompt: 'hi', allowed_tools: 'Bash' }, expected: invalid('allowed_tools') },
+  { name: 'allowed_tools with a flag', body: { prompt: 'hi', allowed_tools: ['Read', '--dangerously-skip-permissions'] }, expected: invalid('allowed_tools.1') },
+  { name: 'disallowed_tools with a flag', body: { prompt: 'hi', disallowed_tools: ['-x'] }, expected: invalid('disallowed_tools.0') },
+  { name: 'a model that starts with "-"', body: { prompt: 'hi', model: '-m' }, expected: invalid('model') },
+  { name: 'a model with a space', body: { prompt: 'hi', model: 'sonnet --verbose' }, expected: invalid('model') },
+  { name: 'metadata over 4 KB', body: { prompt: 'hi', metadata: { note: 'x'.repeat(4096) } }, expected: invalid('metadata') },
+  { name: 'metadata a string', body: { prompt: 'hi', metadata: 'ticket-1' }, expected: invalid('metadata') },
+  { name: 'metadata an array', body: { prompt: 'hi', metadata: ['ticket-1'] }, expected: invalid('metadata') },
+  { name: 'mcp_config without mcpServers', body: { prompt: 'hi', mcp_config: {} }, expected: invalid('mcp_config.mcpServers') },
+  { name: 'mcp_config a string', body: { prompt: 'hi', mcp_config: '{"mcpServers":{}}' }, expected: invalid('mcp_config') },
+  { name: 'json_schema an array', body: { prompt: 'hi', json_schema: [{ type: 'object' }] }, expected: invalid('json_schema') },
+];
+
+describe('POST /v1/jobs refuses', () => {
+  /** What a refused request must leave untouched: the queue and the tenant's job index. */
+  async function snapshot() {
+    const [counts, list] = await Promise.all([
+      api.ctx.queue.getJobCounts(),
+      api.request('GET', '/v1/jobs?limit=100', { key: tenant.api_key }),
+    ]);
+    expect(list.status).toBe(200);
+    return { counts, ids: list.body.data.map((j: { id: string }) => j.id) };
+  }
+
+  it.each(badInputs)('$name', async ({ body, rawBody, headers, expected }) => {
+    const before = await snapshot();
+    expect(before.ids.length, 'the earlier tests queued jobs to compare against').toBeGreaterThan(0);
+
+    const res = await api.request('POST', '/v1/jobs', { key: tenant.api_key, body, rawBody, headers });
+    expectProblem(res, expected);
+    expect(await snapshot()).toEqual(before);
+  });
+
+  it('names each unknown field on its own', async () => {
+    const res = await api.request('POST', '/v1/jobs', { key: tenant.api_key, body: { prompt: 'hi', bogus: 1, other: 2 } });
+    expectProblem(res, invalid('bogus'));
+    expect(res.body.errors.map((e: { field: string }) => e.field)).toEqual(['bogus', 'other']);
+  });
+});
