@@ -2,7 +2,7 @@
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { createApp, createApiContext, type ApiContext } from '@claude-queue/api';
-import { createLogger, type ApiConfig } from '@claude-queue/shared';
+import { createLogger, waitForRedis, type ApiConfig } from '@claude-queue/shared';
 import { ADMIN_TOKEN } from './env.js';
 
 export interface TestApi {
@@ -15,6 +15,8 @@ export interface TestApi {
 
 export async function startTestApi(config: ApiConfig): Promise<TestApi> {
   const ctx = createApiContext(config, createLogger('api', config.LOG_LEVEL));
+  // The API fails fast while Redis is away: don't let a test's first request race the connect.
+  await waitForRedis(ctx.redis);
   const server: Server = await new Promise((resolve) => {
     const s = createApp(ctx).listen(0, '127.0.0.1', () => resolve(s));
   });

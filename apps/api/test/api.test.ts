@@ -87,6 +87,14 @@ describe('admin tenants', () => {
     expect(new Date(res.body.created_at).toISOString()).toBe(res.body.created_at);
   });
 
+  it('shows one tenant at its Location, without its key, and 404 for an unknown id', async () => {
+    const res = await api.request('POST', '/v1/admin/tenants', { key: ADMIN_TOKEN, body: { name: 'located' } });
+    const shown = await api.request('GET', res.headers.get('location')!, { key: ADMIN_TOKEN });
+    expect(shown.status).toBe(200);
+    expect(shown.body).toEqual({ id: res.body.id, name: 'located', created_at: res.body.created_at });
+    expect((await api.request('GET', '/v1/admin/tenants/nope', { key: ADMIN_TOKEN })).status).toBe(404);
+  });
+
   it('lists tenants without their keys', async () => {
     const created = await api.createTenant('listed');
     // The raw text, not the parsed body: the key must appear nowhere in it.

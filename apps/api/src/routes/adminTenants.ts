@@ -2,6 +2,7 @@
 import { Router } from 'express';
 import { z } from 'zod';
 import type { ApiContext } from '../context.js';
+import { notFound } from '../problem.js';
 
 export const createTenantBody = z.strictObject({
   name: z.string({ error: 'is required and must be a string' }).trim().min(1, 'must not be empty').max(200),
@@ -19,6 +20,12 @@ export function adminTenantsRouter(ctx: ApiContext): Router {
 
   router.get('/', async (_req, res) => {
     res.json({ data: await ctx.tenants.list() });
+  });
+
+  router.get('/:id', async (req, res) => {
+    const tenant = await ctx.tenants.get(req.params.id);
+    if (!tenant) throw notFound('tenant');
+    res.json(tenant);
   });
 
   return router;

@@ -1,0 +1,18 @@
+import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { uuidv7 } from './ids.js';
+
+describe('uuidv7', () => {
+  it('is a valid version 7 uuid', () => {
+    const id = uuidv7();
+    expect(z.uuid().safeParse(id).success).toBe(true);
+    expect(id[14]).toBe('7');
+  });
+
+  it('sorts by creation, even within one millisecond and when the clock steps back', () => {
+    const now = Date.now() + 10_000;
+    const ids = [uuidv7(now), uuidv7(now), uuidv7(now), uuidv7(now - 5), uuidv7(now + 1)];
+    expect([...ids].sort()).toEqual(ids);
+    expect(new Set(ids).size).toBe(ids.length);
+  });
+});
