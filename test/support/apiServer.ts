@@ -13,10 +13,10 @@ export interface TestApi {
   close(): Promise<void>;
 }
 
-export async function startTestApi(config: ApiConfig): Promise<TestApi> {
+export async function startTestApi(config: ApiConfig, options: { waitForRedis?: boolean } = {}): Promise<TestApi> {
   const ctx = createApiContext(config, createLogger('api', config.LOG_LEVEL));
   // The API fails fast while Redis is away: don't let a test's first request race the connect.
-  await waitForRedis(ctx.redis);
+  if (options.waitForRedis !== false) await waitForRedis(ctx.redis);
   const server: Server = await new Promise((resolve) => {
     const s = createApp(ctx).listen(0, '127.0.0.1', () => resolve(s));
   });

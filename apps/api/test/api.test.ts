@@ -306,7 +306,9 @@ describe('health and plumbing', () => {
 
   it('answers 503 problem+json while Redis is away', async () => {
     // Nothing listens on this port: the client fails fast instead of queueing commands.
-    const orphan = await startTestApi(env.apiConfig({ REDIS_URL: `redis://127.0.0.1:${await freePort()}` }));
+    const orphan = await startTestApi(env.apiConfig({ REDIS_URL: `redis://127.0.0.1:${await freePort()}` }), {
+      waitForRedis: false,
+    });
     try {
       expect((await orphan.request('GET', '/healthz')).status).toBe(200);
       expectProblem(await orphan.request('GET', '/readyz'), { status: 503, code: 'unavailable' });
