@@ -19,13 +19,13 @@ let tenant: { id: string; api_key: string };
 beforeAll(async () => {
   env = await createTestEnv();
   model = await startFakeAnthropic();
-  api = await startTestApi(env.apiConfig());
+  api = await startTestApi(env.apiConfig({ JOB_ATTEMPTS: '3' }));
   worker = createClaudeWorker({
-    config: env.workerConfig({ WORKER_CONCURRENCY: '2' }),
+    config: env.workerConfig({ WORKER_CONCURRENCY: '2', JOB_BACKOFF_MS: '50' }),
     logger: createLogger('worker', 'silent'),
     env: { PATH: process.env.PATH, ANTHROPIC_BASE_URL: model.url, ANTHROPIC_API_KEY: 'sk-ant-e2e-deployment' },
   });
-  await worker.worker.waitUntilReady();
+  await worker.ready;
   tenant = await api.createTenant('e2e');
 });
 
@@ -72,19 +72,40 @@ describe('the real CLI against a fake model API', () => {
     expect((await api.request('GET', `/v1/jobs/${first.id}`, { key: other.api_key })).status).toBe(404);
   });
 
+  it('retries a job whose model API answers 529 twice, and it ends succeeded with attempts: 3', async () => {
+    const prompt = 'overloaded twice then fine';
+    model.script(prompt, [
+      { kind: 'error', status: 529, type: 'overloaded_error' },
+      { kind: 'error', status: 529, type: 'overloaded_error' },
+    ]);
+    const done = await waitForFinal(api, tenant.api_key, (await submitJob(api, tenant.api_key, { prompt })).id, 60_000);
+    expect(done).toMatchObject({ status: 'succeeded', attempts: 3, error: null, result: { text: `echo: ${prompt}` } });
+    expect(done.attempt_history.map((a) => [a.attempt, a.code])).toEqual([
+      [1, 'overloaded'],
+      [2, 'overloaded'],
+    ]);
+    // The CLI made no retries of its own (CLAUDE_CODE_MAX_RETRIES=0): one call per attempt.
+    expect(model.callsFor(prompt)).toHaveLength(3);
+  });
+
+  it('fails a job whose model API answers 401 with auth_failed after exactly one attempt', async () => {
+    const prompt = 'bad credentials';
+    model.script(prompt, [{ kind: 'error', status: 401, type: 'authentication_error', message: 'invalid x-api-key' }]);
+    const done = await waitForFinal(api, tenant.api_key, (await submitJob(api, tenant.api_key, { prompt })).id, 60_000);
+    expect(done).toMatchObject({ status: 'failed', attempts: 1, error: { code: 'auth_failed', retryable: false } });
+    expect(model.callsFor(prompt)).toHaveLength(1);
+  });
+
   it.each([
-    [401, 'auth_failed'],
-    [529, 'overloaded'],
     [429, 'rate_limited'],
     [500, 'api_error'],
-  ])('an API answer of %i fails the job with %s after one call (the CLI does not retry)', async (status, code) => {
-    const prompt = `will get ${status}`;
-    model.script(prompt, [{ kind: 'error', status, type: status === 401 ? 'authentication_error' : 'api_error', message: `fake ${status}` }]);
+  ])('an API answer of %i on every attempt fails the job with %s after JOB_ATTEMPTS', async (status, code) => {
+    const prompt = `always ${status}`;
+    model.script(prompt, Array.from({ length: 3 }, () => ({ kind: 'error' as const, status, message: `fake ${status}` })));
     const done = await waitForFinal(api, tenant.api_key, (await submitJob(api, tenant.api_key, { prompt })).id, 60_000);
-    expect(done.status).toBe('failed');
-    expect(done.error?.code).toBe(code);
-    expect(done.error?.message).toBeTruthy();
-    expect(model.callsFor(prompt)).toHaveLength(1);
+    expect(done).toMatchObject({ status: 'failed', attempts: 3, error: { code, retryable: true } });
+    expect(done.attempt_history).toHaveLength(3);
+    expect(model.callsFor(prompt)).toHaveLength(3);
   });
 
   it('fails a resume of a session the CLI has no transcript for with session_not_found', async () => {

@@ -16,6 +16,7 @@ import {
   type Logger,
 } from '@claude-queue/shared';
 import type { Redis } from 'ioredis';
+import { IdempotencyStore } from './idempotency.js';
 
 export interface ApiContext {
   config: ApiConfig;
@@ -26,6 +27,7 @@ export interface ApiContext {
   tenants: TenantStore;
   jobs: JobStore;
   sessions: SessionStore;
+  idempotency: IdempotencyStore;
   jobRequestSchema: ReturnType<typeof createJobRequestSchema>;
   close(): Promise<void>;
 }
@@ -46,6 +48,7 @@ export function createApiContext(config: ApiConfig, logger: Logger): ApiContext 
     tenants: new TenantStore(redis, keys),
     jobs: new JobStore(redis, keys, config.JOB_RETENTION_HOURS * 3600),
     sessions: new SessionStore(redis, keys),
+    idempotency: new IdempotencyStore(redis, keys, config.IDEMPOTENCY_TTL_HOURS * 3600),
     jobRequestSchema: createJobRequestSchema({
       maxPromptBytes: config.MAX_PROMPT_BYTES,
       timeoutMaxMs: config.JOB_TIMEOUT_MAX_MS,

@@ -15,9 +15,14 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   process.on(signal, () => {
     if (stopping) return;
     stopping = true;
-    logger.info({ signal }, 'stopping: finishing requests in flight');
+    logger.info({ signal }, 'stopping: no new connections; finishing requests in flight');
+    // Requests in flight finish; idle keep-alive connections close now, and whatever
+    // is still open after the grace period is cut.
+    const deadline = setTimeout(() => server.closeAllConnections(), config.SHUTDOWN_GRACE_MS);
     server.close(async () => {
+      clearTimeout(deadline);
       await ctx.close();
+      logger.info('stopped');
       process.exit(0);
     });
     server.closeIdleConnections();

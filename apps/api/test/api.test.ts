@@ -155,7 +155,7 @@ describe('POST /v1/jobs', () => {
     const job = res.body;
     expect(res.headers.get('location')).toBe(`/v1/jobs/${job.id}`);
     expect(Object.keys(job).sort()).toEqual(
-      ['attempts', 'created_at', 'error', 'finished_at', 'id', 'metadata', 'request', 'result', 'started_at', 'status'],
+      ['attempt_history', 'attempts', 'created_at', 'error', 'finished_at', 'id', 'metadata', 'next_attempt_at', 'request', 'result', 'started_at', 'status'],
     );
     expect(job).toEqual({
       id: expect.stringMatching(UUID),
@@ -164,6 +164,8 @@ describe('POST /v1/jobs', () => {
       started_at: null,
       finished_at: null,
       attempts: 0,
+      next_attempt_at: null,
+      attempt_history: [],
       request: { prompt: 'Say hi', model: 'sonnet' },
       result: null,
       error: null,

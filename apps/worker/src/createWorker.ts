@@ -2,9 +2,10 @@
  * Builds a worker process's parts from its config: used by main.ts and by tests,
  * which run several workers in one process or one per child process.
  */
-import { Worker } from 'bullmq';
+import { accessSync, constants } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
+import { QueueEvents, Worker } from 'bullmq';
 import {
   catalog,
   createKeys,
@@ -17,7 +18,8 @@ import {
 } from '@claude-queue/shared';
 import { createSpawnRunner } from './claude/spawnRunner.js';
 import type { ClaudeRunner } from './claude/runner.js';
-import { createClaudeProcessor } from './queues/claude/processor.js';
+import { JobFailedError } from './queues/claude/jobFailedError.js';
+import { ABORT_REASONS, createClaudeProcessor } from './queues/claude/processor.js';
 
 export interface ClaudeWorkerOptions {
   config: WorkerConfig;
@@ -29,7 +31,14 @@ export interface ClaudeWorkerOptions {
 
 export interface ClaudeWorker {
   worker: Worker<JobPayload>;
-  close(): Promise<void>;
+  /** Resolves when the worker takes jobs and listens for cancels. */
+  ready: Promise<void>;
+  /**
+   * Stops taking jobs, lets running ones finish for up to `graceMs`
+   * (default: SHUTDOWN_GRACE_MS), then hands the rest back to the queue without
+   * spending an attempt, and closes every connection.
+   */
+  close(graceMs?: number): Promise<void>;
 }
 
 /** The claude executable installed with @anthropic-ai/claude-code, unless CLAUDE_BIN says otherwise. */
@@ -40,16 +49,38 @@ export function resolveClaudeBin(configured: string | undefined): string {
   return path.join(path.dirname(pkg), 'bin', 'claude.exe');
 }
 
+/** util-linux's setpriv, which can make a child die with its parent (Linux only). */
+function findSetpriv(): string | undefined {
+  if (process.platform !== 'linux') return undefined;
+  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
+    const file = path.join(dir, 'setpriv');
+    try {
+      accessSync(file, constants.X_OK);
+      return file;
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}
+
 export function createClaudeWorker(options: ClaudeWorkerOptions): ClaudeWorker {
   const { config, logger } = options;
   const keys = createKeys(config.QUEUE_PREFIX);
   // Workers ride out Redis restarts: their connections queue commands and reconnect.
   const connection = createRedis(config.REDIS_URL, 'worker');
   const store = createRedis(config.REDIS_URL, 'worker');
+  const subscriber = createRedis(config.REDIS_URL, 'worker');
+  const jobs = new JobStore(store, keys, config.JOB_RETENTION_HOURS * 3600);
   const runner =
-    options.runner ?? createSpawnRunner({ bin: resolveClaudeBin(config.CLAUDE_BIN), killGraceMs: config.WORKER_KILL_GRACE_MS });
+    options.runner ??
+    createSpawnRunner({
+      bin: resolveClaudeBin(config.CLAUDE_BIN),
+      killGraceMs: config.WORKER_KILL_GRACE_MS,
+      setprivBin: findSetpriv(),
+    });
   const processor = createClaudeProcessor({
-    jobs: new JobStore(store, keys, config.JOB_RETENTION_HOURS * 3600),
+    jobs,
     sessions: new SessionStore(store, keys),
     runner,
     config,
@@ -60,12 +91,79 @@ export function createClaudeWorker(options: ClaudeWorkerOptions): ClaudeWorker {
     connection,
     prefix: keys.bullPrefix,
     concurrency: config.WORKER_CONCURRENCY,
+    // A worker killed mid-job is noticed within lockDuration + stalledInterval; its
+    // job is then taken by another worker (recovery time: see README, Reliability).
+    lockDuration: config.WORKER_LOCK_DURATION_MS,
+    stalledInterval: config.WORKER_STALLED_INTERVAL_MS,
+    maxStalledCount: config.WORKER_MAX_STALLED_COUNT,
+    settings: {
+      // The processor decided the delay by error class and wrote it to the record.
+      backoffStrategy: (_attemptsMade, _type, err) => (err instanceof JobFailedError ? err.retryDelayMs : config.JOB_BACKOFF_MS),
+    },
   });
   worker.on('error', (err) => logger.error({ err: { message: err.message } }, 'worker error'));
+
+  // The lock moved to another worker (this one stalled): stop our run at once so one
+  // job never runs on two workers.
+  worker.on('lockRenewalFailed', (jobIds) => {
+    for (const id of jobIds) worker.cancelJob(id, ABORT_REASONS.lockLost);
+  });
+
+  // Failures the processor did not record itself (an unexpected error on the last
+  // attempt) still end the job record.
+  worker.on('failed', (job, err) => {
+    if (!job?.id || err instanceof JobFailedError) return;
+    const final = err.name === 'UnrecoverableError' || job.attemptsMade >= (job.opts.attempts ?? 1);
+    if (!final) return;
+    void jobs
+      .transition(job.id, ['queued', 'running'], 'failed', {
+        finished_at: new Date().toISOString(),
+        error: { code: 'internal_error', message: 'the worker failed to run the job', retryable: false },
+        next_attempt_at: null,
+      })
+      .catch((e: Error) => logger.error({ job_id: job.id, err: { message: e.message } }, 'could not record a failure'));
+  });
+
+  // Jobs whose workers died more often than maxStalledCount are failed by BullMQ's
+  // stalled check, in whichever process runs it: the queue's event stream tells us.
+  const eventsConnection = createRedis(config.REDIS_URL, 'worker');
+  const queueEvents = new QueueEvents(catalog.claude.queue, { connection: eventsConnection, prefix: keys.bullPrefix });
+  queueEvents.on('failed', ({ jobId, failedReason }) => {
+    if (!/stalled more than allowable limit/.test(failedReason)) return;
+    void jobs
+      .transition(jobId, ['queued', 'running'], 'failed', {
+        finished_at: new Date().toISOString(),
+        error: { code: 'worker_lost', message: 'the workers running this job stopped too many times', retryable: false },
+        next_attempt_at: null,
+      })
+      .catch((e: Error) => logger.error({ job_id: jobId, err: { message: e.message } }, 'could not record a failure'));
+  });
+  queueEvents.on('error', (err) => logger.warn({ err: { message: err.message } }, 'queue events error'));
+
+  // Cancel requests are broadcast: only the worker holding the job acts on one.
+  subscriber.on('message', (_channel, jobId: string) => {
+    if (worker.cancelJob(jobId, ABORT_REASONS.canceled)) logger.info({ job_id: jobId }, 'cancel requested');
+  });
+  const ready = Promise.all([
+    worker.waitUntilReady(),
+    queueEvents.waitUntilReady(),
+    subscriber.subscribe(keys.cancelChannel()),
+  ]).then(() => undefined);
+
   return {
     worker,
-    async close() {
-      await worker.close();
+    ready,
+    async close(graceMs = config.SHUTDOWN_GRACE_MS) {
+      const closing = worker.close();
+      const deadline = setTimeout(() => {
+        logger.warn({ grace_ms: graceMs }, 'grace period over: handing running jobs back to the queue');
+        worker.cancelAllJobs(ABORT_REASONS.shutdown);
+      }, graceMs);
+      await closing;
+      clearTimeout(deadline);
+      await queueEvents.close();
+      eventsConnection.disconnect();
+      subscriber.disconnect();
       connection.disconnect();
       store.disconnect();
     },

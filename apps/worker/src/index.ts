@@ -6,3 +6,5 @@ export * from './claude/childEnv.js';
 export * from './claude/classifyOutcome.js';
 export * from './claude/parseOutput.js';
 export * from './queues/claude/processor.js';
+export * from './queues/claude/jobFailedError.js';
+export * from './queues/claude/retryPolicy.js';

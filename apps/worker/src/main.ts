@@ -4,8 +4,8 @@ import { createClaudeWorker } from './createWorker.js';
 
 const config = loadWorkerConfig();
 const logger = createLogger('worker', config.LOG_LEVEL);
-const { worker, close } = createClaudeWorker({ config, logger });
-await worker.waitUntilReady();
+const worker = createClaudeWorker({ config, logger });
+await worker.ready;
 logger.info({ concurrency: config.WORKER_CONCURRENCY, data_dir: config.DATA_DIR }, 'worker started');
 
 let stopping = false;
@@ -13,8 +13,8 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   process.on(signal, async () => {
     if (stopping) return;
     stopping = true;
-    logger.info({ signal }, 'stopping: finishing running jobs');
-    await close();
+    logger.info({ signal, grace_ms: config.SHUTDOWN_GRACE_MS }, 'stopping: no new jobs; running ones may finish');
+    await worker.close();
     logger.info('stopped');
     process.exit(0);
   });

@@ -30,9 +30,15 @@ let tenant: { id: string; api_key: string };
 
 beforeAll(async () => {
   env = await createTestEnv();
-  api = await startTestApi(env.apiConfig());
+  api = await startTestApi(env.apiConfig({ JOB_ATTEMPTS: '3' }));
   worker = createClaudeWorker({
-    config: env.workerConfig({ CLAUDE_BIN: FAKE_CLAUDE, WORKER_CONCURRENCY: '4', WORKER_KILL_GRACE_MS: '300' }),
+    config: env.workerConfig({
+      CLAUDE_BIN: FAKE_CLAUDE,
+      WORKER_CONCURRENCY: '4',
+      WORKER_KILL_GRACE_MS: '300',
+      JOB_ATTEMPTS: '3',
+      JOB_BACKOFF_MS: '20',
+    }),
     logger: createLogger('worker', 'silent'),
     env: {
       PATH: process.env.PATH,
@@ -42,7 +48,7 @@ beforeAll(async () => {
       SOME_SECRET: 'nope',
     },
   });
-  await worker.worker.waitUntilReady();
+  await worker.ready;
   tenant = await api.createTenant('fake-cli');
 });
 
@@ -96,33 +102,50 @@ describe('worker with the fake CLI', () => {
     for (const name of ['ADMIN_TOKEN', 'REDIS_URL', 'SOME_SECRET']) expect(call.env).not.toHaveProperty(name);
   });
 
+  // Transient errors use all JOB_ATTEMPTS (3 here); permanent ones fail after one.
   it.each([
-    ['FAKE:crash', 'cli_crashed', /killed by SIGKILL/],
-    ['FAKE:exit:3', 'cli_crashed', /exited with code 3 without a result: fake failure/],
-    ['FAKE:garbled', 'cli_error', /not a result/],
-    ['FAKE:api:401', 'auth_failed', /API Error: 401/],
-    ['FAKE:api:529', 'overloaded', /API Error: 529/],
-    ['FAKE:subtype:error_max_turns', 'max_turns', /error_max_turns/],
-    ['FAKE:subtype:error_max_budget_usd', 'budget_exceeded', /error_max_budget_usd/],
-  ])('%s fails the job with %s and the CLI\'s message', async (prompt, code, message) => {
+    ['FAKE:crash', 'cli_crashed', /killed by SIGKILL/, 3],
+    ['FAKE:exit:3', 'cli_crashed', /exited with code 3 without a result: fake failure/, 3],
+    ['FAKE:api:529', 'overloaded', /API Error: 529/, 3],
+    ['FAKE:api:500', 'api_error', /API Error: 500/, 3],
+    ['FAKE:api:429', 'rate_limited', /API Error: 429/, 3],
+    ['FAKE:garbled', 'cli_error', /not a result/, 1],
+    ['FAKE:api:401', 'auth_failed', /API Error: 401/, 1],
+    ['FAKE:api:400', 'invalid_request', /API Error: 400/, 1],
+    ['FAKE:subtype:error_max_turns', 'max_turns', /error_max_turns/, 1],
+    ['FAKE:subtype:error_max_budget_usd', 'budget_exceeded', /error_max_budget_usd/, 1],
+  ])('%s fails the job with %s and the CLI\'s message, after JOB_ATTEMPTS if transient', async (prompt, code, message, attempts) => {
     const job = await submitJob(api, tenant.api_key, { prompt });
     const done = await waitForFinal(api, tenant.api_key, job.id);
     expect(done.status).toBe('failed');
     expect(done.result).toBeNull();
     expect(done.error?.code).toBe(code);
     expect(done.error?.message).toMatch(message);
+    expect(done.attempts).toBe(attempts);
+    expect(done.next_attempt_at).toBeNull();
+    expect(done.attempt_history.map((a) => [a.attempt, a.code])).toEqual(Array.from({ length: attempts }, (_, i) => [i + 1, code]));
   });
 
   it('ends a run past timeout_ms with code timeout, and leaves no process of its group behind', async () => {
     const job = await submitJob(api, tenant.api_key, { prompt: 'FAKE:hang', timeout_ms: 1000 });
     const done = await waitForFinal(api, tenant.api_key, job.id);
     expect(done.status).toBe('failed');
-    expect(done.error).toMatchObject({ code: 'timeout', retryable: true });
+    // A run that timed out once likely will again: no retry unless the request asks.
+    expect(done.error).toMatchObject({ code: 'timeout', retryable: false });
+    expect(done.attempts).toBe(1);
     const call = await fakeCall(tenant.id, job.id);
     const grandchild = Number(await readFile(path.join(workspaceOf(tenant.id, job.id), 'fake-claude-grandchild.pid'), 'utf8'));
     // The fake ignores SIGTERM: only the SIGKILL after the grace period ends it and its child.
     expect(isAlive(call.pid)).toBe(false);
     expect(isAlive(grandchild)).toBe(false);
+  });
+
+  it('retries a timed-out run when the request sets retry_on_timeout', async () => {
+    const job = await submitJob(api, tenant.api_key, { prompt: 'FAKE:sleep:3000 slow', timeout_ms: 1000, retry_on_timeout: true });
+    const done = await waitForFinal(api, tenant.api_key, job.id);
+    expect(done.status).toBe('failed');
+    expect(done.error).toMatchObject({ code: 'timeout', retryable: true });
+    expect(done.attempts).toBe(3);
   });
 
   it('continues a conversation in the workspace where it began, with --resume', async () => {

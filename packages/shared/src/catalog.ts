@@ -4,6 +4,9 @@
  */
 import type { DefaultJobOptions } from 'bullmq';
 
+/** The backoff type whose delay the worker's `backoffStrategy` computes per error class. */
+export const CLASSIFIED_BACKOFF = 'classified';
+
 export interface QueueSpec {
   /** BullMQ queue name. */
   queue: string;
@@ -22,7 +25,10 @@ export const catalog = {
       // retention; BullMQ's copy is kept a while for operators, then trimmed.
       removeOnComplete: { age: 24 * 3600, count: 10_000 },
       removeOnFail: { age: 7 * 24 * 3600, count: 10_000 },
+      // Attempts come from JOB_ATTEMPTS at enqueue; the delay before each retry is
+      // decided by the worker from the error's class (apps/worker/src/queues/claude/retryPolicy.ts).
       attempts: 1,
+      backoff: { type: CLASSIFIED_BACKOFF },
     },
   },
 } as const satisfies Record<string, QueueSpec>;

@@ -41,6 +41,10 @@ const sharedSchema = z.object({
     .default(['acceptEdits', 'auto', 'manual', 'dontAsk', 'plan']),
   /** How long finished jobs are kept, in hours (default: 168, a week). */
   JOB_RETENTION_HOURS: positiveInt.default(168),
+  /** Attempts per job, the first included, for errors a retry may fix (default: 4). */
+  JOB_ATTEMPTS: positiveInt.default(4),
+  /** Base of the exponential retry backoff (default: 2000 ms; rate limits wait 4× longer). */
+  JOB_BACKOFF_MS: positiveInt.default(2000),
 });
 
 const apiSchema = sharedSchema.extend({
@@ -50,6 +54,10 @@ const apiSchema = sharedSchema.extend({
   ADMIN_TOKEN: z.string({ error: 'is required (a secret of at least 16 characters)' }).min(16, 'must be at least 16 characters'),
   /** Largest request body (default: 1 MiB). */
   MAX_BODY_BYTES: positiveInt.default(1024 * 1024),
+  /** How long an Idempotency-Key is remembered (default: 24 hours). */
+  IDEMPOTENCY_TTL_HOURS: positiveInt.default(24),
+  /** How long the API waits for requests in flight on SIGTERM (default: 10 s). */
+  SHUTDOWN_GRACE_MS: positiveInt.default(10_000),
 });
 
 const workerSchema = sharedSchema.extend({
@@ -63,6 +71,17 @@ const workerSchema = sharedSchema.extend({
   WORKER_KILL_GRACE_MS: positiveInt.default(5000),
   /** Pass --bare to the CLI (skips hooks, plugins and CLAUDE.md discovery; ~0.12 s faster). */
   WORKER_CLI_BARE: envBoolean.default(false),
+  /** On SIGTERM, how long running jobs may finish before they are handed back to the queue (default: 30 s). */
+  SHUTDOWN_GRACE_MS: positiveInt.default(30_000),
+  /**
+   * A job's lock lives this long without renewal; a worker that died is noticed by the
+   * next stalled check after it lapses (default: 15 s).
+   */
+  WORKER_LOCK_DURATION_MS: positiveInt.default(15_000),
+  /** How often each worker looks for stalled jobs (default: 5 s). */
+  WORKER_STALLED_INTERVAL_MS: positiveInt.default(5_000),
+  /** Times a job may be recovered from a dead worker before it fails as worker_lost (default: 2). */
+  WORKER_MAX_STALLED_COUNT: z.coerce.number().int().min(0).default(2),
 });
 
 export type SharedConfig = z.infer<typeof sharedSchema>;

@@ -18,6 +18,7 @@ export const JOB_ERROR_CODES = [
   'timeout',
   'cli_crashed',
   'cli_error',
+  'worker_lost',
   'canceled',
   'internal_error',
 ] as const;
@@ -39,6 +40,14 @@ export interface JobResult {
   structured_output: unknown;
 }
 
+/** One attempt that did not succeed: kept on the job, oldest first. */
+export interface AttemptRecord {
+  attempt: number;
+  code: JobErrorCode;
+  message: string;
+  at: string;
+}
+
 /** The request as echoed back: everything but `metadata`, which has its own member. */
 export type JobRequestView = Omit<JobRequest, 'metadata'>;
 
@@ -49,6 +58,9 @@ export interface JobView {
   started_at: string | null;
   finished_at: string | null;
   attempts: number;
+  /** While waiting to retry: when the next attempt may start. */
+  next_attempt_at: string | null;
+  attempt_history: AttemptRecord[];
   request: JobRequestView;
   result: JobResult | null;
   error: JobError | null;

@@ -53,6 +53,8 @@ export function createJobRequestSchema(limits: JobRequestLimits) {
       .optional(),
     session_id: z.uuid({ error: 'must be a uuid' }).optional(),
     timeout_ms: z.number().int().min(1000).max(limits.timeoutMaxMs).optional(),
+    /** Retry a run that hit `timeout_ms` (default: false: a run that timed out once likely will again). */
+    retry_on_timeout: z.boolean().optional(),
     metadata: z
       .record(z.string(), z.unknown(), { error: 'must be an object' })
       .refine((m) => jsonBytes(m) <= METADATA_MAX_BYTES, `must be at most ${METADATA_MAX_BYTES} bytes as JSON`)

@@ -8,7 +8,7 @@ import type { Redis } from 'ioredis';
 import type { Keys } from './keys.js';
 import { uuidv7 } from './ids.js';
 import type { JobRequest } from './jobRequest.js';
-import type { JobError, JobResult, JobStatus, JobView } from './job.js';
+import type { AttemptRecord, JobError, JobResult, JobStatus, JobView } from './job.js';
 
 export interface JobRecord extends JobView {
   tenant_id: string;
@@ -40,7 +40,7 @@ end
 return 0
 `;
 
-const JSON_FIELDS = ['request', 'result', 'error', 'metadata'] as const;
+const JSON_FIELDS = ['request', 'result', 'error', 'metadata', 'attempt_history'] as const;
 
 export class JobStore {
   constructor(
@@ -62,6 +62,8 @@ export class JobStore {
       started_at: null,
       finished_at: null,
       attempts: 0,
+      next_attempt_at: null,
+      attempt_history: [],
       request: requestView,
       result: null,
       error: null,
@@ -135,7 +137,7 @@ export class JobStore {
     id: string,
     from: readonly JobStatus[],
     to: JobStatus,
-    fields: Partial<Pick<JobRecord, 'started_at' | 'finished_at' | 'attempts' | 'result' | 'error'>> = {},
+    fields: Partial<Pick<JobRecord, 'started_at' | 'finished_at' | 'attempts' | 'result' | 'error' | 'next_attempt_at' | 'attempt_history'>> = {},
   ): Promise<boolean> {
     const final = to === 'succeeded' || to === 'failed' || to === 'canceled';
     const flat = serialize({ ...fields, status: to });
@@ -177,6 +179,8 @@ function deserialize(h: Record<string, string>): JobRecord {
     started_at: nullable(h.started_at),
     finished_at: nullable(h.finished_at),
     attempts: Number(h.attempts ?? 0),
+    next_attempt_at: nullable(h.next_attempt_at),
+    attempt_history: json<AttemptRecord[]>(h.attempt_history) ?? [],
     request: json<JobRecord['request']>(h.request) ?? ({} as JobRecord['request']),
     result: json<JobResult>(h.result),
     error: json<JobError>(h.error),

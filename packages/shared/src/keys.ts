@@ -12,6 +12,9 @@ export interface Keys {
   tenantJobs(tenantId: string): string;
   session(id: string): string;
   sessionLock(id: string): string;
+  /** Pub/sub channel on which the API asks whichever worker runs a job to stop it. */
+  cancelChannel(): string;
+  idempotency(tenantId: string, keyHash: string): string;
 }
 
 export function createKeys(prefix: string): Keys {
@@ -24,5 +27,7 @@ export function createKeys(prefix: string): Keys {
     tenantJobs: (tenantId) => `${prefix}:tenant:${tenantId}:jobs`,
     session: (id) => `${prefix}:session:${id}`,
     sessionLock: (id) => `${prefix}:session:${id}:lock`,
+    cancelChannel: () => `${prefix}:cancel`,
+    idempotency: (tenantId, keyHash) => `${prefix}:idem:${tenantId}:${keyHash}`,
   };
 }

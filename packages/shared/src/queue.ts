@@ -15,7 +15,20 @@ export function createClaudeQueue(connection: Redis, keys: Keys): ClaudeQueue {
   });
 }
 
+export interface EnqueueOptions {
+  /** Attempts in all, the first included (JOB_ATTEMPTS). */
+  attempts: number;
+}
+
 /** Enqueues a job whose record already exists; the BullMQ job id is the record's id. */
-export async function enqueueClaudeJob(queue: ClaudeQueue, jobId: string, payload: JobPayload): Promise<void> {
-  await queue.add(catalog.claude.jobName, payload, { jobId });
+export async function enqueueClaudeJob(queue: ClaudeQueue, jobId: string, payload: JobPayload, options: EnqueueOptions): Promise<void> {
+  await queue.add(catalog.claude.jobName, payload, { jobId, attempts: options.attempts });
+}
+
+/**
+ * Asks whichever worker runs the job to stop it. BullMQ's `worker.cancelJob` acts only
+ * in its own process, so the request is broadcast and the owner acts (createWorker.ts).
+ */
+export async function publishCancel(redis: Redis, keys: Keys, jobId: string): Promise<void> {
+  await redis.publish(keys.cancelChannel(), jobId);
 }

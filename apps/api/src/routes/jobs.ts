@@ -1,7 +1,7 @@
-/** /v1/jobs: submit, read and list a tenant's jobs. Every lookup is scoped by the key's tenant. */
-import { Router } from 'express';
+/** /v1/jobs: submit, read, list and cancel a tenant's jobs. Every lookup is scoped by the key's tenant. */
+import { Router, type Request } from 'express';
 import { z } from 'zod';
-import { enqueueClaudeJob, JOB_STATUSES, toView } from '@claude-queue/shared';
+import { enqueueClaudeJob, FINAL_STATUSES, JOB_STATUSES, publishCancel, toView, type JobRecord, type JobRequest } from '@claude-queue/shared';
 import type { ApiContext } from '../context.js';
 import { HttpProblem, notFound } from '../problem.js';
 
@@ -13,26 +13,79 @@ const listQuery = z.strictObject({
 
 const jobIdParam = z.uuid();
 
+/** Printable ASCII, as the IETF Idempotency-Key draft's examples; 255 is plenty for a uuid or a hash. */
+const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
+
 export function jobsRouter(ctx: ApiContext): Router {
   const router = Router();
 
+  async function findJob(req: Request): Promise<JobRecord> {
+    const id = jobIdParam.safeParse(req.params.id);
+    const job = id.success ? await ctx.jobs.getForTenant(id.data, req.tenant!.id) : null;
+    if (!job) throw notFound('job');
+    return job;
+  }
+
+  /** Writes the record, then enqueues; if the enqueue fails the record goes too: nothing half-done. */
+  async function createJob(tenantId: string, request: JobRequest): Promise<JobRecord> {
+    const record = await ctx.jobs.create(tenantId, request);
+    try {
+      await enqueueClaudeJob(ctx.queue, record.id, { tenantId }, { attempts: ctx.config.JOB_ATTEMPTS });
+    } catch (err) {
+      await ctx.jobs.delete(record).catch(() => undefined);
+      throw err;
+    }
+    return record;
+  }
+
   router.post('/', async (req, res) => {
     const tenant = req.tenant!;
-    if (req.body === undefined) throw new HttpProblem(400, 'invalid_request', 'a JSON body is required', { errors: [{ field: 'prompt', message: 'is required' }] });
+    if (req.body === undefined) {
+      throw new HttpProblem(400, 'invalid_request', 'a JSON body is required', { errors: [{ field: 'prompt', message: 'is required' }] });
+    }
     const request = ctx.jobRequestSchema.parse(req.body);
+    const idempotencyKey = req.get('idempotency-key');
+    if (idempotencyKey !== undefined && !IDEMPOTENCY_KEY.test(idempotencyKey)) {
+      throw new HttpProblem(400, 'invalid_request', 'Idempotency-Key must be 1 to 255 printable ASCII characters', {
+        errors: [{ field: 'Idempotency-Key', message: 'invalid' }],
+      });
+    }
     if (request.session_id && !(await ctx.sessions.getForTenant(request.session_id, tenant.id))) {
       throw new HttpProblem(404, 'session_not_found', 'no session with this session_id for this tenant', {
         errors: [{ field: 'session_id', message: 'not found' }],
       });
     }
-    const record = await ctx.jobs.create(tenant.id, request);
+
+    if (idempotencyKey === undefined) {
+      const record = await createJob(tenant.id, request);
+      req.log.info({ job_id: record.id, tenant_id: tenant.id }, 'job enqueued');
+      res.status(202).location(`/v1/jobs/${record.id}`).json(toView(record));
+      return;
+    }
+
+    const claim = await ctx.idempotency.claim(tenant.id, idempotencyKey, request);
+    if (claim.kind === 'mismatch') {
+      throw new HttpProblem(422, 'idempotency_key_reused', 'this Idempotency-Key was used with a different request');
+    }
+    if (claim.kind === 'in_progress') {
+      throw new HttpProblem(409, 'idempotency_key_in_progress', 'a request with this Idempotency-Key is still being handled', {
+        headers: { 'Retry-After': '1' },
+      });
+    }
+    if (claim.kind === 'replay') {
+      const original = await ctx.jobs.getForTenant(claim.jobId, tenant.id);
+      if (!original) throw new HttpProblem(410, 'expired', 'the job this Idempotency-Key created has expired');
+      res.status(200).location(`/v1/jobs/${original.id}`).set('Idempotent-Replayed', 'true').json(toView(original));
+      return;
+    }
+    let record: JobRecord;
     try {
-      await enqueueClaudeJob(ctx.queue, record.id, { tenantId: tenant.id });
+      record = await createJob(tenant.id, request);
     } catch (err) {
-      // Nothing half-done: a job that isn't in the queue has no record either.
-      await ctx.jobs.delete(record).catch(() => undefined);
+      await claim.abandon().catch(() => undefined);
       throw err;
     }
+    await claim.complete(record.id);
     req.log.info({ job_id: record.id, tenant_id: tenant.id }, 'job enqueued');
     res.status(202).location(`/v1/jobs/${record.id}`).json(toView(record));
   });
@@ -43,10 +96,30 @@ export function jobsRouter(ctx: ApiContext): Router {
   });
 
   router.get('/:id', async (req, res) => {
-    const id = jobIdParam.safeParse(req.params.id);
-    const job = id.success ? await ctx.jobs.getForTenant(id.data, req.tenant!.id) : null;
-    if (!job) throw notFound('job');
-    res.json(toView(job));
+    res.json(toView(await findJob(req)));
+  });
+
+  router.post('/:id/cancel', async (req, res) => {
+    const job = await findJob(req);
+    const alreadyFinal = () => new HttpProblem(409, 'job_already_final', `the job is already ${job.status}`);
+    if (FINAL_STATUSES.includes(job.status)) throw alreadyFinal();
+    // The record turns canceled first, so a worker that finishes the run now can no
+    // longer record a result over it (JobStore.transition is a check-and-set).
+    const canceled = await ctx.jobs.transition(job.id, ['queued', 'running'], 'canceled', {
+      finished_at: new Date().toISOString(),
+      error: { code: 'canceled', message: 'canceled by the caller', retryable: false },
+      next_attempt_at: null,
+    });
+    if (!canceled) {
+      const now = await findJob(req);
+      throw new HttpProblem(409, 'job_already_final', `the job is already ${now.status}`);
+    }
+    // Whichever worker runs it stops it; a waiting or delayed job just leaves the queue
+    // (a running one is locked and stays until its worker lets go).
+    await publishCancel(ctx.redis, ctx.keys, job.id);
+    await ctx.queue.remove(job.id).catch(() => 0);
+    req.log.info({ job_id: job.id, tenant_id: job.tenant_id }, 'job canceled');
+    res.json(toView(await findJob(req)));
   });
 
   return router;

@@ -12,6 +12,12 @@ export interface SpawnRunnerOptions {
   bin: string;
   /** Time between SIGTERM and SIGKILL when a run is stopped (default: 5000). */
   killGraceMs?: number;
+  /**
+   * util-linux `setpriv`, to start the CLI with a parent-death signal: if the worker is
+   * SIGKILLed, its CLI runs die with it instead of calling the model for a job that
+   * another worker will run again. Without it (not Linux) they run to their end.
+   */
+  setprivBin?: string;
 }
 
 const STDERR_TAIL_BYTES = 2048;
@@ -23,7 +29,10 @@ export function createSpawnRunner(options: SpawnRunnerOptions): ClaudeRunner {
   return {
     async run(invocation: ClaudeInvocation): Promise<ClaudeRunOutcome> {
       const started = performance.now();
-      const child = execa(options.bin, invocation.args, {
+      const [file, args] = options.setprivBin
+        ? [options.setprivBin, ['--pdeathsig', 'KILL', '--', options.bin, ...invocation.args]]
+        : [options.bin, invocation.args];
+      const child = execa(file, args, {
         input: invocation.prompt,
         cwd: invocation.cwd,
         env: invocation.env,

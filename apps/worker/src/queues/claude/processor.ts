@@ -2,7 +2,8 @@
  * The claude queue's processor: one job, one CLI run. It prepares the run (workspace,
  * flags, environment), hands it to the runner, and writes what came of it to the job
  * record. What it throws steers BullMQ: `UnrecoverableError` for what a retry can't
- * fix, `DelayedError` after `moveToDelayed` for "not now", a plain error otherwise.
+ * fix, `DelayedError` after `moveToDelayed` for "not now", `JobFailedError` for what a
+ * retry may fix (with the delay the record announces).
  *
  * The job record and the request hold the prompt: log ids only.
  */
@@ -10,6 +11,7 @@ import { mkdir } from 'node:fs/promises';
 import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
 import {
   tenantPaths,
+  type AttemptRecord,
   type JobError,
   type JobPayload,
   type JobRecord,
@@ -22,34 +24,44 @@ import { buildClaudeArgs } from '../../claude/buildArgs.js';
 import { buildChildEnv } from '../../claude/childEnv.js';
 import { classifyOutcome } from '../../claude/classifyOutcome.js';
 import type { ClaudeRunner } from '../../claude/runner.js';
+import { JobFailedError } from './jobFailedError.js';
+import { retryDelayMs } from './retryPolicy.js';
 
 export interface ClaudeProcessorDeps {
   jobs: JobStore;
   sessions: SessionStore;
   runner: ClaudeRunner;
-  config: Pick<WorkerConfig, 'DATA_DIR' | 'JOB_TIMEOUT_MS' | 'CLAUDE_CODE_MAX_RETRIES' | 'WORKER_CLI_BARE' | 'WORKER_KILL_GRACE_MS'>;
+  config: Pick<
+    WorkerConfig,
+    'DATA_DIR' | 'JOB_TIMEOUT_MS' | 'JOB_BACKOFF_MS' | 'CLAUDE_CODE_MAX_RETRIES' | 'WORKER_CLI_BARE' | 'WORKER_KILL_GRACE_MS'
+  >;
   logger: Logger;
   /** The environment the child's allowlist is taken from (default: process.env). */
   env?: NodeJS.ProcessEnv;
 }
 
-/** A job that ends in failure; carries the error the record shows. */
-export class JobFailedError extends Error {
-  override readonly name = 'JobFailedError';
-  constructor(readonly jobError: JobError) {
-    super(`${jobError.code}: ${jobError.message}`);
-  }
-}
+/** Why a run was stopped: the reason given to `worker.cancelJob` (createWorker.ts). */
+export const ABORT_REASONS = {
+  /** The caller canceled the job (POST /v1/jobs/{id}/cancel). */
+  canceled: 'canceled',
+  /** The worker is shutting down and hands the job back. */
+  shutdown: 'shutdown',
+  /** Another worker owns the job now (lock lost): stop, touch nothing. */
+  lockLost: 'lock_lost',
+} as const;
 
 /** How long to wait before trying again when another job holds the conversation. */
 const SESSION_BUSY_DELAY_MS = 1000;
+
+const now = () => new Date().toISOString();
 
 export function createClaudeProcessor(deps: ClaudeProcessorDeps) {
   const { jobs, sessions, runner, config } = deps;
 
   return async function processClaudeJob(job: Job<JobPayload>, token?: string, signal?: AbortSignal) {
     const jobId = job.id!;
-    const log = deps.logger.child({ job_id: jobId, tenant_id: job.data.tenantId, attempt: job.attemptsMade + 1 });
+    const attempt = job.attemptsMade + 1;
+    const log = deps.logger.child({ job_id: jobId, tenant_id: job.data.tenantId, attempt });
     const record = await jobs.get(jobId);
     if (!record) {
       log.warn('job record is gone (expired or deleted); skipping');
@@ -60,6 +72,14 @@ export function createClaudeProcessor(deps: ClaudeProcessorDeps) {
       return { skipped: true };
     }
 
+    const history: AttemptRecord[] = [...record.attempt_history];
+    if (record.status === 'running') {
+      // The record says running but no worker holds the run: its worker died and
+      // BullMQ's stalled check handed the job to us.
+      history.push({ attempt: record.attempts, code: 'worker_lost', message: 'the worker running this attempt stopped', at: now() });
+      log.warn('recovering a job whose worker stopped');
+    }
+
     const request = record.request;
     const timeoutMs = request.timeout_ms ?? config.JOB_TIMEOUT_MS;
     let workspaceId = record.id;
@@ -67,7 +87,7 @@ export function createClaudeProcessor(deps: ClaudeProcessorDeps) {
     if (request.session_id) {
       const session = await sessions.getForTenant(request.session_id, record.tenant_id);
       if (!session) {
-        throw await finishFailed(record, { code: 'session_not_found', message: 'no such session for this tenant', retryable: false });
+        throw await finishFailed(record, { code: 'session_not_found', message: 'no such session for this tenant', retryable: false }, history);
       }
       releaseSession = await sessions.tryLock(request.session_id, jobId, timeoutMs + 2 * config.WORKER_KILL_GRACE_MS + 10_000);
       if (!releaseSession) {
@@ -80,11 +100,17 @@ export function createClaudeProcessor(deps: ClaudeProcessorDeps) {
     }
 
     try {
-      const attempts = job.attemptsMade + 1;
-      await jobs.transition(jobId, ['queued', 'running'], 'running', {
-        started_at: new Date().toISOString(),
-        attempts,
+      const started = await jobs.transition(jobId, ['queued', 'running'], 'running', {
+        started_at: now(),
+        attempts: attempt,
+        next_attempt_at: null,
+        attempt_history: history,
       });
+      if (!started) {
+        // Canceled between the read above and now.
+        log.info('job was canceled before it started');
+        return { skipped: true };
+      }
       const paths = tenantPaths(config.DATA_DIR, record.tenant_id);
       const cwd = paths.workspace(workspaceId);
       await Promise.all([mkdir(cwd, { recursive: true }), mkdir(paths.home, { recursive: true }), mkdir(paths.configDir, { recursive: true })]);
@@ -102,26 +128,33 @@ export function createClaudeProcessor(deps: ClaudeProcessorDeps) {
         timeoutMs,
         signal,
       });
+      if (outcome.aborted) return await stopAborted(job, token, String(signal?.reason ?? ABORT_REASONS.canceled), record, log);
+
       const classified = classifyOutcome(outcome);
       log.info(
         { wall_ms: outcome.wallMs, exit_code: outcome.exitCode, signal: outcome.signal, outcome: classified.ok ? 'succeeded' : classified.error.code },
         'CLI run ended',
       );
       if (!classified.ok) {
-        const willRetry = classified.error.retryable && attempts < (job.opts.attempts ?? 1);
-        if (willRetry) {
-          await jobs.transition(jobId, ['running'], 'queued', { error: classified.error });
-          throw new JobFailedError(classified.error);
+        const error: JobError =
+          classified.error.code === 'timeout' ? { ...classified.error, retryable: request.retry_on_timeout === true } : classified.error;
+        history.push({ attempt, code: error.code, message: error.message, at: now() });
+        if (error.retryable && attempt < (job.opts.attempts ?? 1)) {
+          const delayMs = retryDelayMs(error, attempt, { baseMs: config.JOB_BACKOFF_MS });
+          await jobs.transition(jobId, ['running'], 'queued', {
+            error,
+            next_attempt_at: new Date(Date.now() + delayMs).toISOString(),
+            attempt_history: history,
+          });
+          log.info({ code: error.code, delay_ms: delayMs }, 'will retry');
+          throw new JobFailedError(error, delayMs);
         }
-        throw await finishFailed(record, classified.error);
+        throw await finishFailed(record, error, history);
       }
+
       const result = classified.result;
       await sessions.record(result.session_id, record.tenant_id, workspaceId);
-      await jobs.transition(jobId, ['running'], 'succeeded', {
-        finished_at: new Date().toISOString(),
-        result,
-        error: null,
-      });
+      await jobs.transition(jobId, ['running'], 'succeeded', { finished_at: now(), result, error: null });
       // BullMQ keeps this as the return value: ids only, the text stays in the record.
       return { session_id: result.session_id };
     } finally {
@@ -130,8 +163,37 @@ export function createClaudeProcessor(deps: ClaudeProcessorDeps) {
   };
 
   /** Records the final failure; the caller throws what it returns, so BullMQ won't retry. */
-  async function finishFailed(record: JobRecord, error: JobError): Promise<UnrecoverableError> {
-    await jobs.transition(record.id, ['queued', 'running'], 'failed', { finished_at: new Date().toISOString(), error });
+  async function finishFailed(record: JobRecord, error: JobError, history: AttemptRecord[]): Promise<UnrecoverableError> {
+    await jobs.transition(record.id, ['queued', 'running'], 'failed', {
+      finished_at: now(),
+      error,
+      next_attempt_at: null,
+      attempt_history: history,
+    });
     return new UnrecoverableError(`${error.code}: ${error.message}`);
+  }
+
+  /** The run was stopped on purpose; what happens to the job depends on why. */
+  async function stopAborted(job: Job<JobPayload>, token: string | undefined, reason: string, record: JobRecord, log: Logger): Promise<never> {
+    if (reason === ABORT_REASONS.shutdown) {
+      // Hand the job back without spending an attempt: DelayedError keeps attemptsMade.
+      log.info('shutting down: handing the job back to the queue');
+      await jobs.transition(record.id, ['running'], 'queued', { next_attempt_at: null });
+      await job.moveToDelayed(Date.now(), token);
+      throw new DelayedError();
+    }
+    if (reason === ABORT_REASONS.lockLost) {
+      // Another worker holds the job now and owns its record: leave both alone.
+      log.warn('lost the job lock; stopped the run');
+      throw new Error('lost the job lock; another worker owns this job');
+    }
+    log.info('canceled; stopped the run');
+    // The API marked the record canceled before asking; this covers any other canceler.
+    await jobs.transition(record.id, ['queued', 'running'], 'canceled', {
+      finished_at: now(),
+      error: { code: 'canceled', message: 'the job was canceled', retryable: false },
+      next_attempt_at: null,
+    });
+    throw new UnrecoverableError('canceled');
   }
 }
