@@ -28,8 +28,9 @@ export interface TestEnv {
   cleanup(): Promise<void>;
 }
 
-export async function createTestEnv(): Promise<TestEnv> {
-  const redisUrl = inject('redisUrl');
+/** A fresh prefix and DATA_DIR on the suite's Redis, or on `options.redisUrl`. */
+export async function createTestEnv(options: { redisUrl?: string } = {}): Promise<TestEnv> {
+  const redisUrl = options.redisUrl ?? inject('redisUrl');
   const prefix = `t${randomBytes(4).toString('hex')}`;
   const dataDir = await mkdtemp(path.join(tmpdir(), 'cq-test-data-'));
   const base = { REDIS_URL: redisUrl, QUEUE_PREFIX: prefix, DATA_DIR: dataDir, LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent', ADMIN_TOKEN };

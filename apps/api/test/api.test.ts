@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hashApiKey, waitForRedis } from '@claude-queue/shared';
 import { ADMIN_TOKEN, createTestEnv, type TestEnv } from '../../../test/support/env.js';
 import { startTestApi, type TestApi } from '../../../test/support/apiServer.js';
-import { freePort } from '../../../test/support/globalSetup.js';
+import { freePort } from '../../../test/support/redisServer.js';
 import { expectProblem } from './expectProblem.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;

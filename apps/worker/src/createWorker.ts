@@ -71,6 +71,11 @@ export function createClaudeWorker(options: ClaudeWorkerOptions): ClaudeWorker {
   const connection = createRedis(config.REDIS_URL, 'worker');
   const store = createRedis(config.REDIS_URL, 'worker');
   const subscriber = createRedis(config.REDIS_URL, 'worker');
+  const eventsConnection = createRedis(config.REDIS_URL, 'worker');
+  // ioredis reconnects by itself; an outage is worth a warning, not a crash.
+  for (const conn of [connection, store, subscriber, eventsConnection]) {
+    conn.on('error', (err: Error) => logger.warn({ err: { message: err.message } }, 'redis connection error'));
+  }
   const jobs = new JobStore(store, keys, config.JOB_RETENTION_HOURS * 3600);
   const runner =
     options.runner ??
@@ -126,7 +131,6 @@ export function createClaudeWorker(options: ClaudeWorkerOptions): ClaudeWorker {
 
   // Jobs whose workers died more often than maxStalledCount are failed by BullMQ's
   // stalled check, in whichever process runs it: the queue's event stream tells us.
-  const eventsConnection = createRedis(config.REDIS_URL, 'worker');
   const queueEvents = new QueueEvents(catalog.claude.queue, { connection: eventsConnection, prefix: keys.bullPrefix });
   queueEvents.on('failed', ({ jobId, failedReason }) => {
     if (!/stalled more than allowable limit/.test(failedReason)) return;

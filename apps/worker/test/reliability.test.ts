@@ -1,0 +1,182 @@
+/**
+ * No job lost or run twice by accident: cancel across processes, a worker SIGKILLed
+ * mid-job, graceful shutdown, a lost lock. Worker processes run the fake `claude`
+ * (test/support/fake-claude.mjs), which can hang on cue and reports its pid.
+ */
+import { readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { tenantPaths } from '@claude-queue/shared';
+import { startTestApi, type TestApi } from '../../../test/support/apiServer.js';
+import { createTestEnv, waitFor, type TestEnv } from '../../../test/support/env.js';
+import { submitJob, waitForFinal } from '../../../test/support/jobs.js';
+import { startWorkerProcess, type WorkerProcess } from '../../../test/support/workerProcess.js';
+
+const FAKE_CLAUDE = fileURLToPath(new URL('../../../test/support/fake-claude.mjs', import.meta.url));
+
+let env: TestEnv;
+let api: TestApi;
+let tenant: { id: string; api_key: string };
+const workers: WorkerProcess[] = [];
+
+/** Short lock and stall settings so a dead worker is noticed within ~3 s. */
+function startWorker(overrides: Record<string, string> = {}): WorkerProcess {
+  const worker = startWorkerProcess(
+    env.processEnv({
+      CLAUDE_BIN: FAKE_CLAUDE,
+      WORKER_CONCURRENCY: '2',
+      WORKER_KILL_GRACE_MS: '300',
+      WORKER_LOCK_DURATION_MS: '2000',
+      WORKER_STALLED_INTERVAL_MS: '1000',
+      SHUTDOWN_GRACE_MS: '5000',
+      ...overrides,
+    }),
+  );
+  workers.push(worker);
+  return worker;
+}
+
+beforeAll(async () => {
+  env = await createTestEnv();
+  api = await startTestApi(env.apiConfig({ JOB_ATTEMPTS: '3' }));
+  tenant = await api.createTenant('reliability');
+});
+
+afterEach(async () => {
+  await Promise.all(workers.splice(0).map((w) => w.stop('SIGKILL')));
+});
+
+afterAll(async () => {
+  await api?.close();
+  await env?.cleanup();
+});
+
+/** The pid of the fake CLI run of a job, once it has started. */
+async function cliPid(jobId: string): Promise<number> {
+  const file = path.join(tenantPaths(env.dataDir, tenant.id).workspace(jobId), 'fake-claude-call.json');
+  return waitFor(async () => {
+    try {
+      return (JSON.parse(await readFile(file, 'utf8')) as { pid: number }).pid;
+    } catch {
+      return undefined;
+    }
+  }, 10_000, `the CLI of job ${jobId} to start`);
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+}
+
+async function getJob(id: string) {
+  return (await api.request('GET', `/v1/jobs/${id}`, { key: tenant.api_key })).body;
+}
+
+describe('cancel', () => {
+  it('stops a job running on another worker process within 2 s, and its CLI is gone', async () => {
+    const worker = startWorker();
+    await worker.ready;
+    const job = await submitJob(api, tenant.api_key, { prompt: 'FAKE:hang cancel me' });
+    const pid = await cliPid(job.id);
+    await waitFor(async () => ((await getJob(job.id)).status === 'running' ? true : undefined));
+
+    const asked = Date.now();
+    const res = await api.request('POST', `/v1/jobs/${job.id}/cancel`, { key: tenant.api_key });
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ id: job.id, status: 'canceled', error: { code: 'canceled', retryable: false } });
+    // The fake ignores SIGTERM: it takes the SIGKILL after WORKER_KILL_GRACE_MS.
+    await waitFor(() => (isAlive(pid) ? undefined : true), 2000, 'the canceled CLI to exit');
+    expect(Date.now() - asked).toBeLessThan(2000);
+    // Canceled stays canceled: the worker's end of the run doesn't overwrite it, and it is never retried.
+    await waitFor(async () => ((await api.ctx.queue.getJobState(job.id)) === 'failed' ? true : undefined), 5000);
+    expect(await getJob(job.id)).toMatchObject({ status: 'canceled', attempts: 1 });
+  });
+
+  it('removes a job waiting for its retry from the queue', async () => {
+    const worker = startWorker({ JOB_BACKOFF_MS: '60000' });
+    await worker.ready;
+    const job = await submitJob(api, tenant.api_key, { prompt: 'FAKE:api:529 retry later' });
+    const waiting = await waitFor(async () => {
+      const j = await getJob(job.id);
+      return j.status === 'queued' && j.next_attempt_at ? j : undefined;
+    });
+    expect(waiting.attempt_history).toEqual([{ attempt: 1, code: 'overloaded', message: expect.any(String), at: expect.any(String) }]);
+    expect(await api.ctx.queue.getJobState(job.id)).toBe('delayed');
+
+    const res = await api.request('POST', `/v1/jobs/${job.id}/cancel`, { key: tenant.api_key });
+    expect(res.body).toMatchObject({ status: 'canceled', next_attempt_at: null });
+    expect(await api.ctx.queue.getJob(job.id)).toBeUndefined();
+  });
+});
+
+describe('a worker killed mid-job', () => {
+  it('has its jobs finished by another worker, and its CLI runs die with it', async () => {
+    const doomed = startWorker();
+    await doomed.ready;
+    const jobs = await Promise.all([1, 2].map((i) => submitJob(api, tenant.api_key, { prompt: `FAKE:sleep:4000 in flight ${i}` })));
+    const pids = await Promise.all(jobs.map((j) => cliPid(j.id)));
+    const survivor = startWorker();
+    await survivor.ready;
+
+    const killedAt = Date.now();
+    await doomed.stop('SIGKILL');
+    // Started with a parent-death signal, the orphaned CLI runs end with their worker.
+    // (Left alone they would sleep 4 s more and then call the model a second time.)
+    await waitFor(() => (pids.some(isAlive) ? undefined : true), 2000, 'the dead worker\'s CLI runs to end');
+
+    const done = await Promise.all(jobs.map((j) => waitForFinal(api, tenant.api_key, j.id, 30_000)));
+    for (const d of done) {
+      expect(d.status).toBe('succeeded');
+      // The lost run is on record, and it did not spend an attempt.
+      expect(d.attempts).toBe(1);
+      expect(d.attempt_history.map((a) => a.code)).toEqual(['worker_lost']);
+    }
+    // Picked up again by the survivor, after the kill (the recovery time itself is measured by `npm run chaos`).
+    for (const d of done) expect(Date.parse(d.started_at!)).toBeGreaterThan(killedAt);
+  });
+});
+
+describe('graceful shutdown', () => {
+  it('lets a short job finish, then exits 0', async () => {
+    const worker = startWorker();
+    await worker.ready;
+    const job = await submitJob(api, tenant.api_key, { prompt: 'FAKE:sleep:800 finish me' });
+    await cliPid(job.id);
+    expect(await worker.stop('SIGTERM')).toBe(0);
+    expect(await getJob(job.id)).toMatchObject({ status: 'succeeded', attempts: 1 });
+  });
+
+  it('hands a job that outlasts the grace period back to the queue without spending an attempt', async () => {
+    const worker = startWorker({ SHUTDOWN_GRACE_MS: '300' });
+    await worker.ready;
+    const job = await submitJob(api, tenant.api_key, { prompt: 'FAKE:hang outlast the grace' });
+    const pid = await cliPid(job.id);
+    expect(await worker.stop('SIGTERM')).toBe(0);
+    expect(isAlive(pid)).toBe(false);
+    expect(await getJob(job.id)).toMatchObject({ status: 'queued', attempts: 1, attempt_history: [] });
+    const bull = await api.ctx.queue.getJob(job.id);
+    expect(bull?.attemptsMade).toBe(0);
+    // Clean up: nothing should run it again in this test.
+    await api.request('POST', `/v1/jobs/${job.id}/cancel`, { key: tenant.api_key });
+  });
+});
+
+describe('a lost lock', () => {
+  it('kills the run at once, so one job never runs on two workers', async () => {
+    const worker = startWorker();
+    await worker.ready;
+    const job = await submitJob(api, tenant.api_key, { prompt: 'FAKE:hang lose my lock' });
+    const pid = await cliPid(job.id);
+    // As if the lock had lapsed while this worker stalled and another took the job.
+    await api.ctx.redis.del(`${env.prefix}:bull:claude:${job.id}:lock`);
+    // The next renewal (every lockDuration / 2) fails, and the worker stops the run.
+    await waitFor(() => (isAlive(pid) ? undefined : true), 3000, 'the run without a lock to end');
+    await api.request('POST', `/v1/jobs/${job.id}/cancel`, { key: tenant.api_key });
+  });
+});
