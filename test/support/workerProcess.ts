@@ -1,35 +1,43 @@
-/** Worker processes for tests that need several: `apps/worker/src/main.ts` run from source by tsx. */
+/**
+ * The service's own processes for tests that need real ones: `apps/<app>/src/main.ts`
+ * run from source by tsx, as `npm run start:api` / `start:worker` run the build.
+ */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
-export interface WorkerProcess {
+export interface AppProcess {
   child: ChildProcess;
-  /** Resolves once the worker logged that it started. */
+  /** Resolves once the process logged that it started. */
   ready: Promise<void>;
+  /** Everything it printed on stdout so far (pino JSON lines). */
+  output(): string;
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
+export type WorkerProcess = AppProcess;
 
-export function startWorkerProcess(env: Record<string, string>): WorkerProcess {
-  const child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', 'apps/worker/src/main.ts'], {
+function startAppProcess(app: 'api' | 'worker', readyMessage: string, env: Record<string, string>): AppProcess {
+  const child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', `apps/${app}/src/main.ts`], {
     cwd: ROOT,
     env: { ...env, LOG_LEVEL: 'info' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  let stdout = '';
   let stderr = '';
   child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
   const ready = new Promise<void>((resolve, reject) => {
-    let out = '';
     child.stdout!.on('data', (c: Buffer) => {
-      out += c.toString();
-      if (out.includes('"worker started"')) resolve();
+      stdout += c.toString();
+      if (stdout.includes(`"${readyMessage}"`)) resolve();
     });
-    child.once('exit', (code) => reject(new Error(`worker exited with ${code} before starting: ${stderr}`)));
+    child.once('exit', (code) => reject(new Error(`${app} exited with ${code} before starting: ${stderr}`)));
   });
+  ready.catch(() => undefined); // observed by whoever awaits it
   return {
     child,
     ready,
+    output: () => stdout,
     async stop(signal = 'SIGTERM') {
       if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
       const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
@@ -38,3 +46,6 @@ export function startWorkerProcess(env: Record<string, string>): WorkerProcess {
     },
   };
 }
+
+export const startWorkerProcess = (env: Record<string, string>) => startAppProcess('worker', 'worker started', env);
+export const startApiProcess = (env: Record<string, string>) => startAppProcess('api', 'api listening', env);
