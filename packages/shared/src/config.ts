@@ -45,6 +45,24 @@ const sharedSchema = z.object({
   JOB_ATTEMPTS: positiveInt.default(4),
   /** Base of the exponential retry backoff (default: 2000 ms; rate limits wait 4× longer). */
   JOB_BACKOFF_MS: positiveInt.default(2000),
+  // Deployment defaults of every tenant's limits (limits.ts); a tenant may override
+  // each. Unset: unlimited, except the queue quota and the API request rate.
+  /** Jobs a tenant may start per TENANT_RATE_PER_SECONDS (default: unlimited). */
+  TENANT_RATE_MAX: positiveInt.optional(),
+  TENANT_RATE_PER_SECONDS: positiveInt.default(60),
+  /** Jobs of one tenant running at once across all workers (default: unlimited). */
+  TENANT_MAX_CONCURRENCY: positiveInt.optional(),
+  /** Jobs of one tenant waiting to start (default: 10000). */
+  TENANT_MAX_QUEUED: positiveInt.default(10_000),
+  /** API requests per minute per key (default: 600). */
+  TENANT_REQUESTS_PER_MINUTE: positiveInt.default(600),
+  /** Scheduling weight of a tenant (default: 1). */
+  TENANT_WEIGHT: z.coerce.number().min(0.01).max(100).default(1),
+  /**
+   * 32 bytes, base64 or hex, that encrypt tenants' own model credentials (AES-256-GCM).
+   * No default: without it, tenants can't be given credentials.
+   */
+  SECRETS_KEY: z.string().optional(),
 });
 
 const apiSchema = sharedSchema.extend({
@@ -85,6 +103,17 @@ const workerSchema = sharedSchema.extend({
 });
 
 export type SharedConfig = z.infer<typeof sharedSchema>;
+
+/** The deployment's default tenant limits, from TENANT_* (limits.ts). */
+export function defaultTenantLimits(config: SharedConfig): import('./limits.js').EffectiveLimits {
+  return {
+    rate: config.TENANT_RATE_MAX ? { max: config.TENANT_RATE_MAX, per_seconds: config.TENANT_RATE_PER_SECONDS } : null,
+    max_concurrency: config.TENANT_MAX_CONCURRENCY ?? null,
+    max_queued: config.TENANT_MAX_QUEUED,
+    requests_per_minute: config.TENANT_REQUESTS_PER_MINUTE,
+    weight: config.TENANT_WEIGHT,
+  };
+}
 export type ApiConfig = z.infer<typeof apiSchema>;
 export type WorkerConfig = z.infer<typeof workerSchema>;
 

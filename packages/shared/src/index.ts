@@ -11,3 +11,4 @@ export * from './sessionStore.js';
 export * from './queue.js';
 export * from './logger.js';
 export * from './paths.js';
+export * from './limits.js';

@@ -8,7 +8,7 @@ import type { Redis } from 'ioredis';
 import type { Keys } from './keys.js';
 import { uuidv7 } from './ids.js';
 import type { JobRequest } from './jobRequest.js';
-import type { AttemptRecord, JobError, JobResult, JobStatus, JobView } from './job.js';
+import { FINAL_STATUSES, type AttemptRecord, type JobError, type JobResult, type JobStatus, type JobView } from './job.js';
 
 export interface JobRecord extends JobView {
   tenant_id: string;
@@ -26,19 +26,48 @@ export interface JobPage {
   next_cursor: string | null;
 }
 
-/** Sets the fields when the current status is one of ARGV[1] (comma-separated); returns 1 if it did. */
+/** Usage counters are kept for 400 days: a year of history, and then some. */
+const USAGE_RETENTION_SECONDS = 400 * 24 * 3600;
+
+/**
+ * Sets the fields when the current status is one of ARGV[1] (comma-separated) and
+ * returns 1; else 0 (-1 when there is no such job). A final transition also starts the
+ * record's retention (ARGV[2] seconds) and adds the job to its tenant's usage of the day
+ * (KEYS[2]: ARGV[3] is a JSON object of counters), in the same step, so usage counts
+ * every job exactly once.
+ */
 const TRANSITION = `
 local current = redis.call('hget', KEYS[1], 'status')
 if not current then return -1 end
 for allowed in string.gmatch(ARGV[1], '[^,]+') do
   if allowed == current then
-    for i = 3, #ARGV, 2 do redis.call('hset', KEYS[1], ARGV[i], ARGV[i + 1]) end
+    for i = 4, #ARGV, 2 do redis.call('hset', KEYS[1], ARGV[i], ARGV[i + 1]) end
     if tonumber(ARGV[2]) > 0 then redis.call('expire', KEYS[1], ARGV[2]) end
+    if ARGV[3] ~= '' then
+      for field, n in pairs(cjson.decode(ARGV[3])) do
+        if n ~= 0 then redis.call('hincrbyfloat', KEYS[2], field, n) end
+      end
+      redis.call('expire', KEYS[2], ${USAGE_RETENTION_SECONDS})
+    end
     return 1
   end
 end
 return 0
 `;
+
+/** What one final job adds to its tenant's usage of the day. */
+export function usageOf(status: JobStatus, result: JobResult | null | undefined): Record<string, number> {
+  const usage = (result?.usage ?? {}) as Record<string, unknown>;
+  const n = (k: string) => (typeof usage[k] === 'number' ? (usage[k] as number) : 0);
+  return {
+    [status]: 1,
+    cost_usd: result?.total_cost_usd ?? 0,
+    input_tokens: n('input_tokens'),
+    output_tokens: n('output_tokens'),
+    cache_read_input_tokens: n('cache_read_input_tokens'),
+    cache_creation_input_tokens: n('cache_creation_input_tokens'),
+  };
+}
 
 const JSON_FIELDS = ['request', 'result', 'error', 'metadata', 'attempt_history'] as const;
 
@@ -131,7 +160,7 @@ export class JobStore {
 
   /**
    * Moves a job to `to` if its status is one of `from`, setting `fields` with it.
-   * Final statuses start the record's retention clock.
+   * Final statuses start the record's retention clock and count in the tenant's usage.
    */
   async transition(
     id: string,
@@ -139,16 +168,26 @@ export class JobStore {
     to: JobStatus,
     fields: Partial<Pick<JobRecord, 'started_at' | 'finished_at' | 'attempts' | 'result' | 'error' | 'next_attempt_at' | 'attempt_history'>> = {},
   ): Promise<boolean> {
-    const final = to === 'succeeded' || to === 'failed' || to === 'canceled';
+    const final = FINAL_STATUSES.includes(to);
     const flat = serialize({ ...fields, status: to });
-    const args = Object.entries(flat).flat();
+    let usageKey = this.keys.job(id);
+    let usage = '';
+    if (final) {
+      const finishedAt = fields.finished_at ?? new Date().toISOString();
+      const tenantId = await this.redis.hget(this.keys.job(id), 'tenant_id');
+      if (tenantId === null) return false;
+      usageKey = this.keys.usageDay(tenantId, finishedAt.slice(0, 10));
+      usage = JSON.stringify(usageOf(to, fields.result));
+    }
     const ok = await this.redis.eval(
       TRANSITION,
-      1,
+      2,
       this.keys.job(id),
+      usageKey,
       from.join(','),
       final ? this.retentionSeconds : 0,
-      ...args,
+      usage,
+      ...Object.entries(flat).flat(),
     );
     return ok === 1;
   }

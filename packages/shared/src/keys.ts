@@ -15,6 +15,12 @@ export interface Keys {
   /** Pub/sub channel on which the API asks whichever worker runs a job to stop it. */
   cancelChannel(): string;
   idempotency(tenantId: string, keyHash: string): string;
+  /** A tenant's API keys: hash of key id → JSON {id, prefix, created_at, hash}. */
+  tenantKeys(tenantId: string): string;
+  /** API requests of one key in one minute (requests_per_minute). */
+  requestRate(keyId: string, minute: number): string;
+  /** Usage of one tenant on one UTC day (YYYY-MM-DD): a hash of counters. */
+  usageDay(tenantId: string, day: string): string;
 }
 
 export function createKeys(prefix: string): Keys {
@@ -29,5 +35,8 @@ export function createKeys(prefix: string): Keys {
     sessionLock: (id) => `${prefix}:session:${id}:lock`,
     cancelChannel: () => `${prefix}:cancel`,
     idempotency: (tenantId, keyHash) => `${prefix}:idem:${tenantId}:${keyHash}`,
+    tenantKeys: (tenantId) => `${prefix}:tenant:${tenantId}:keys`,
+    requestRate: (keyId, minute) => `${prefix}:rpm:${keyId}:${minute}`,
+    usageDay: (tenantId, day) => `${prefix}:usage:${tenantId}:${day}`,
   };
 }
