@@ -21,6 +21,30 @@ export interface Keys {
   requestRate(keyId: string, minute: number): string;
   /** Usage of one tenant on one UTC day (YYYY-MM-DD): a hash of counters. */
   usageDay(tenantId: string, day: string): string;
+  // The scheduler (scheduler/scheduler.ts). Its dispatch script walks tenants it only
+  // learns inside Redis, so it builds their keys there from `prefix` with the same
+  // patterns as these functions (checked by scheduler.test.ts).
+  prefix: string;
+  /** A tenant's jobs waiting to be dispatched: job id → priority and arrival. */
+  intake(tenantId: string): string;
+  /** Jobs holding one of a tenant's concurrency slots: job id → lease expiry (ms). */
+  running(tenantId: string): string;
+  /** A tenant's recent starts, for its rate window: member → start time (ms). */
+  starts(tenantId: string): string;
+  /** Until when (ms) a tenant's starts are paused after the model API's 429. */
+  pausedUntil(tenantId: string): string;
+  /** Tenants with waiting jobs: tenant id → virtual time (fair queuing). */
+  schedTenants(): string;
+  /** Virtual times of tenants that are not waiting now, kept so leaving can't earn credit. */
+  schedLastVtime(): string;
+  /** The scheduler's virtual clock: the start tag of the last dispatched job. */
+  schedVnow(): string;
+  /** Arrival counter: FIFO order among jobs of one tenant with one priority. */
+  schedSeq(): string;
+  /** Jobs dispatched to the BullMQ queue and not started yet: job id → tenant id. */
+  dispatched(): string;
+  /** Pub/sub channel: "there may be work to dispatch". */
+  dispatchChannel(): string;
 }
 
 export function createKeys(prefix: string): Keys {
@@ -38,5 +62,16 @@ export function createKeys(prefix: string): Keys {
     tenantKeys: (tenantId) => `${prefix}:tenant:${tenantId}:keys`,
     requestRate: (keyId, minute) => `${prefix}:rpm:${keyId}:${minute}`,
     usageDay: (tenantId, day) => `${prefix}:usage:${tenantId}:${day}`,
+    prefix,
+    intake: (tenantId) => `${prefix}:tenant:${tenantId}:intake`,
+    running: (tenantId) => `${prefix}:tenant:${tenantId}:running`,
+    starts: (tenantId) => `${prefix}:tenant:${tenantId}:starts`,
+    pausedUntil: (tenantId) => `${prefix}:tenant:${tenantId}:paused`,
+    schedTenants: () => `${prefix}:sched:tenants`,
+    schedLastVtime: () => `${prefix}:sched:lastv`,
+    schedVnow: () => `${prefix}:sched:vnow`,
+    schedSeq: () => `${prefix}:sched:seq`,
+    dispatched: () => `${prefix}:sched:dispatched`,
+    dispatchChannel: () => `${prefix}:dispatch`,
   };
 }
