@@ -19,9 +19,9 @@ let tenant: { id: string; api_key: string };
 beforeAll(async () => {
   env = await createTestEnv();
   model = await startFakeAnthropic();
-  api = await startTestApi(env.apiConfig({ JOB_ATTEMPTS: '3' }));
+  api = await startTestApi(env.apiConfig());
   worker = createClaudeWorker({
-    config: env.workerConfig({ WORKER_CONCURRENCY: '2', JOB_BACKOFF_MS: '50' }),
+    config: env.workerConfig({ WORKER_CONCURRENCY: '2', JOB_BACKOFF_MS: '50', JOB_ATTEMPTS: '3' }),
     logger: createLogger('worker', 'silent'),
     env: { PATH: process.env.PATH, ANTHROPIC_BASE_URL: model.url, ANTHROPIC_API_KEY: 'sk-ant-e2e-deployment' },
   });

@@ -7,13 +7,17 @@ import {
   createJobRequestSchema,
   createKeys,
   createRedis,
+  defaultTenantLimits,
   JobStore,
+  secretsKeyFromConfig,
+  Scheduler,
   SessionStore,
   TenantStore,
   type ApiConfig,
   type ClaudeQueue,
   type Keys,
   type Logger,
+  type SecretsKey,
 } from '@claude-queue/shared';
 import type { Redis } from 'ioredis';
 import { IdempotencyStore } from './idempotency.js';
@@ -28,7 +32,10 @@ export interface ApiContext {
   jobs: JobStore;
   sessions: SessionStore;
   idempotency: IdempotencyStore;
+  scheduler: Scheduler;
   jobRequestSchema: ReturnType<typeof createJobRequestSchema>;
+  /** SECRETS_KEY, parsed at start (a malformed one stops the process); null when unset. */
+  secretsKey: SecretsKey | null;
   close(): Promise<void>;
 }
 
@@ -49,11 +56,13 @@ export function createApiContext(config: ApiConfig, logger: Logger): ApiContext 
     jobs: new JobStore(redis, keys, config.JOB_RETENTION_HOURS * 3600),
     sessions: new SessionStore(redis, keys),
     idempotency: new IdempotencyStore(redis, keys, config.IDEMPOTENCY_TTL_HOURS * 3600),
+    scheduler: new Scheduler(redis, keys, { defaults: defaultTenantLimits(config) }),
     jobRequestSchema: createJobRequestSchema({
       maxPromptBytes: config.MAX_PROMPT_BYTES,
       timeoutMaxMs: config.JOB_TIMEOUT_MAX_MS,
       allowedPermissionModes: config.ALLOWED_PERMISSION_MODES,
     }),
+    secretsKey: secretsKeyFromConfig(config),
     async close() {
       await queue.close();
       redis.disconnect();

@@ -122,7 +122,7 @@ describe('POST /v1/jobs refuses', () => {
   /** What a refused request must leave untouched: the queue and the tenant's job index. */
   async function snapshot() {
     const [counts, list] = await Promise.all([
-      api.ctx.queue.getJobCounts(),
+      api.ctx.scheduler.queued(tenant.id),
       api.request('GET', '/v1/jobs?limit=100', { key: tenant.api_key }),
     ]);
     expect(list.status).toBe(200);

@@ -8,15 +8,19 @@ import path from 'node:path';
 import { QueueEvents, Worker } from 'bullmq';
 import {
   catalog,
+  createClaudeQueue,
   createKeys,
   createRedis,
+  defaultTenantLimits,
   JobStore,
+  Scheduler,
   SessionStore,
   type JobPayload,
   type Logger,
   type WorkerConfig,
 } from '@claude-queue/shared';
 import { createSpawnRunner } from './claude/spawnRunner.js';
+import { Dispatcher } from './dispatcher.js';
 import type { ClaudeRunner } from './claude/runner.js';
 import { JobFailedError } from './queues/claude/jobFailedError.js';
 import { ABORT_REASONS, createClaudeProcessor } from './queues/claude/processor.js';
@@ -77,6 +81,11 @@ export function createClaudeWorker(options: ClaudeWorkerOptions): ClaudeWorker {
     conn.on('error', (err: Error) => logger.warn({ err: { message: err.message } }, 'redis connection error'));
   }
   const jobs = new JobStore(store, keys, config.JOB_RETENTION_HOURS * 3600);
+  // A crashed worker's slots come free when their leases lapse: twice the job lock,
+  // renewed every third of it while the job runs.
+  const scheduler = new Scheduler(store, keys, { defaults: defaultTenantLimits(config), leaseMs: 2 * config.WORKER_LOCK_DURATION_MS });
+  const producer = createClaudeQueue(store, keys);
+  producer.on('error', (err) => logger.warn({ err: { message: err.message } }, 'queue error'));
   const runner =
     options.runner ??
     createSpawnRunner({
@@ -84,13 +93,34 @@ export function createClaudeWorker(options: ClaudeWorkerOptions): ClaudeWorker {
       killGraceMs: config.WORKER_KILL_GRACE_MS,
       setprivBin: findSetpriv(),
     });
-  const processor = createClaudeProcessor({
+  const runJob = createClaudeProcessor({
     jobs,
     sessions: new SessionStore(store, keys),
+    scheduler,
     runner,
     config,
     logger,
     env: options.env,
+  });
+  // Slots in use decide how much this worker dispatches; a start or an end is a moment to.
+  let active = 0;
+  const processor: typeof runJob = async (job, token, signal) => {
+    active++;
+    dispatcher.poke();
+    try {
+      return await runJob(job, token, signal);
+    } finally {
+      active--;
+      dispatcher.poke();
+    }
+  };
+  const dispatcher = new Dispatcher({
+    scheduler,
+    queue: producer,
+    jobs,
+    freeSlots: () => config.WORKER_CONCURRENCY - active,
+    attempts: config.JOB_ATTEMPTS,
+    logger,
   });
   const worker = new Worker<JobPayload>(catalog.claude.queue, processor, {
     connection,
@@ -145,19 +175,23 @@ export function createClaudeWorker(options: ClaudeWorkerOptions): ClaudeWorker {
   queueEvents.on('error', (err) => logger.warn({ err: { message: err.message } }, 'queue events error'));
 
   // Cancel requests are broadcast: only the worker holding the job acts on one.
-  subscriber.on('message', (_channel, jobId: string) => {
-    if (worker.cancelJob(jobId, ABORT_REASONS.canceled)) logger.info({ job_id: jobId }, 'cancel requested');
+  // Dispatch nudges: the API has new work.
+  subscriber.on('message', (channel: string, message: string) => {
+    if (channel === keys.dispatchChannel()) return dispatcher.poke();
+    if (worker.cancelJob(message, ABORT_REASONS.canceled)) logger.info({ job_id: message }, 'cancel requested');
   });
   const ready = Promise.all([
     worker.waitUntilReady(),
     queueEvents.waitUntilReady(),
-    subscriber.subscribe(keys.cancelChannel()),
-  ]).then(() => undefined);
+    subscriber.subscribe(keys.cancelChannel(), keys.dispatchChannel()),
+  ]).then(() => dispatcher.start());
 
   return {
     worker,
     ready,
     async close(graceMs = config.SHUTDOWN_GRACE_MS) {
+      // Take no more work from the intakes, then none from the queue.
+      await dispatcher.stop();
       const closing = worker.close();
       const deadline = setTimeout(() => {
         logger.warn({ grace_ms: graceMs }, 'grace period over: handing running jobs back to the queue');
@@ -166,6 +200,7 @@ export function createClaudeWorker(options: ClaudeWorkerOptions): ClaudeWorker {
       await closing;
       clearTimeout(deadline);
       await queueEvents.close();
+      await producer.close();
       eventsConnection.disconnect();
       subscriber.disconnect();
       connection.disconnect();

@@ -40,7 +40,7 @@ function startWorker(overrides: Record<string, string> = {}): WorkerProcess {
 
 beforeAll(async () => {
   env = await createTestEnv();
-  api = await startTestApi(env.apiConfig({ JOB_ATTEMPTS: '3' }));
+  api = await startTestApi(env.apiConfig());
   tenant = await api.createTenant('reliability');
 });
 

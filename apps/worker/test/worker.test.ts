@@ -30,7 +30,7 @@ let tenant: { id: string; api_key: string };
 
 beforeAll(async () => {
   env = await createTestEnv();
-  api = await startTestApi(env.apiConfig({ JOB_ATTEMPTS: '3' }));
+  api = await startTestApi(env.apiConfig());
   worker = createClaudeWorker({
     config: env.workerConfig({
       CLAUDE_BIN: FAKE_CLAUDE,

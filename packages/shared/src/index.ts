@@ -12,3 +12,5 @@ export * from './queue.js';
 export * from './logger.js';
 export * from './paths.js';
 export * from './limits.js';
+export * from './secrets.js';
+export * from './scheduler/scheduler.js';

@@ -53,6 +53,8 @@ export function createJobRequestSchema(limits: JobRequestLimits) {
       .optional(),
     session_id: z.uuid({ error: 'must be a uuid' }).optional(),
     timeout_ms: z.number().int().min(1000).max(limits.timeoutMaxMs).optional(),
+    /** Order among this tenant's own waiting jobs: 1 runs first, 100 last (default: 50). Never ahead of another tenant's share. */
+    priority: z.number().int().min(1).max(100).optional(),
     /** Retry a run that hit `timeout_ms` (default: false: a run that timed out once likely will again). */
     retry_on_timeout: z.boolean().optional(),
     metadata: z

@@ -33,8 +33,9 @@ const USAGE_RETENTION_SECONDS = 400 * 24 * 3600;
  * Sets the fields when the current status is one of ARGV[1] (comma-separated) and
  * returns 1; else 0 (-1 when there is no such job). A final transition also starts the
  * record's retention (ARGV[2] seconds) and adds the job to its tenant's usage of the day
- * (KEYS[2]: ARGV[3] is a JSON object of counters), in the same step, so usage counts
- * every job exactly once.
+ * (KEYS[2]: ARGV[3] is a JSON object of counters) and frees its concurrency slot
+ * (KEYS[3]), in the same step, so usage counts every job exactly once and no ending
+ * leaks a slot.
  */
 const TRANSITION = `
 local current = redis.call('hget', KEYS[1], 'status')
@@ -48,6 +49,8 @@ for allowed in string.gmatch(ARGV[1], '[^,]+') do
         if n ~= 0 then redis.call('hincrbyfloat', KEYS[2], field, n) end
       end
       redis.call('expire', KEYS[2], ${USAGE_RETENTION_SECONDS})
+      -- Every ending frees the job's concurrency slot (scheduler/scheduler.ts).
+      redis.call('zrem', KEYS[3], redis.call('hget', KEYS[1], 'id'))
     end
     return 1
   end
@@ -171,19 +174,22 @@ export class JobStore {
     const final = FINAL_STATUSES.includes(to);
     const flat = serialize({ ...fields, status: to });
     let usageKey = this.keys.job(id);
+    let runningKey = this.keys.job(id);
     let usage = '';
     if (final) {
       const finishedAt = fields.finished_at ?? new Date().toISOString();
       const tenantId = await this.redis.hget(this.keys.job(id), 'tenant_id');
       if (tenantId === null) return false;
       usageKey = this.keys.usageDay(tenantId, finishedAt.slice(0, 10));
+      runningKey = this.keys.running(tenantId);
       usage = JSON.stringify(usageOf(to, fields.result));
     }
     const ok = await this.redis.eval(
       TRANSITION,
-      2,
+      3,
       this.keys.job(id),
       usageKey,
+      runningKey,
       from.join(','),
       final ? this.retentionSeconds : 0,
       usage,

@@ -1,7 +1,16 @@
 /** /v1/jobs: submit, read, list and cancel a tenant's jobs. Every lookup is scoped by the key's tenant. */
 import { Router, type Request } from 'express';
 import { z } from 'zod';
-import { enqueueClaudeJob, FINAL_STATUSES, JOB_STATUSES, publishCancel, toView, type JobRecord, type JobRequest } from '@claude-queue/shared';
+import {
+  DEFAULT_PRIORITY,
+  FINAL_STATUSES,
+  JOB_STATUSES,
+  publishCancel,
+  toView,
+  type JobRecord,
+  type JobRequest,
+  type SubmitOutcome,
+} from '@claude-queue/shared';
 import type { ApiContext } from '../context.js';
 import { HttpProblem, notFound } from '../problem.js';
 
@@ -12,6 +21,9 @@ const listQuery = z.strictObject({
 });
 
 const jobIdParam = z.uuid();
+
+/** A full queue drains at the tenant's pace, unknown here: a few seconds is a fair first guess. */
+const QUEUE_FULL_RETRY_SECONDS = 5;
 
 /** Printable ASCII, as the IETF Idempotency-Key draft's examples; 255 is plenty for a uuid or a hash. */
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
@@ -26,15 +38,31 @@ export function jobsRouter(ctx: ApiContext): Router {
     return job;
   }
 
-  /** Writes the record, then enqueues; if the enqueue fails the record goes too: nothing half-done. */
+  /**
+   * Writes the record, then hands the job to the scheduler, which refuses it past the
+   * tenant's max_queued. Refused or failed, the record goes too: nothing half-done.
+   */
   async function createJob(tenantId: string, request: JobRequest): Promise<JobRecord> {
     const record = await ctx.jobs.create(tenantId, request);
+    let outcome: SubmitOutcome;
     try {
-      await enqueueClaudeJob(ctx.queue, record.id, { tenantId }, { attempts: ctx.config.JOB_ATTEMPTS });
+      outcome = await ctx.scheduler.submit(tenantId, record.id, request.priority ?? DEFAULT_PRIORITY);
     } catch (err) {
       await ctx.jobs.delete(record).catch(() => undefined);
       throw err;
     }
+    if (!outcome.accepted) {
+      await ctx.jobs.delete(record);
+      throw new HttpProblem(429, 'queue_full', `this tenant already has ${outcome.queued} jobs waiting (max_queued: ${outcome.maxQueued})`, {
+        headers: {
+          'Retry-After': String(QUEUE_FULL_RETRY_SECONDS),
+          'RateLimit-Policy': `"queued";q=${outcome.maxQueued}`,
+          RateLimit: `"queued";r=0;t=${QUEUE_FULL_RETRY_SECONDS}`,
+        },
+      });
+    }
+    // Idle workers dispatch at once instead of at their next tick.
+    void ctx.scheduler.nudge().catch(() => undefined);
     return record;
   }
 
@@ -114,8 +142,9 @@ export function jobsRouter(ctx: ApiContext): Router {
       const now = await findJob(req);
       throw new HttpProblem(409, 'job_already_final', `the job is already ${now.status}`);
     }
-    // Whichever worker runs it stops it; a waiting or delayed job just leaves the queue
-    // (a running one is locked and stays until its worker lets go).
+    // Whichever worker runs it stops it; a job that has not started leaves the intake
+    // or the queue (a running one is locked and stays until its worker lets go).
+    await ctx.scheduler.withdraw(job.tenant_id, job.id);
     await publishCancel(ctx.redis, ctx.keys, job.id);
     await ctx.queue.remove(job.id).catch(() => 0);
     req.log.info({ job_id: job.id, tenant_id: job.tenant_id }, 'job canceled');

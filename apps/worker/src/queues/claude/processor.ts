@@ -17,6 +17,7 @@ import {
   type JobRecord,
   type JobStore,
   type Logger,
+  type Scheduler,
   type SessionStore,
   type WorkerConfig,
 } from '@claude-queue/shared';
@@ -30,6 +31,7 @@ import { retryDelayMs } from './retryPolicy.js';
 export interface ClaudeProcessorDeps {
   jobs: JobStore;
   sessions: SessionStore;
+  scheduler: Scheduler;
   runner: ClaudeRunner;
   config: Pick<
     WorkerConfig,
@@ -56,20 +58,27 @@ const SESSION_BUSY_DELAY_MS = 1000;
 const now = () => new Date().toISOString();
 
 export function createClaudeProcessor(deps: ClaudeProcessorDeps) {
-  const { jobs, sessions, runner, config } = deps;
+  const { jobs, sessions, scheduler, runner, config } = deps;
 
   return async function processClaudeJob(job: Job<JobPayload>, token?: string, signal?: AbortSignal) {
     const jobId = job.id!;
     const attempt = job.attemptsMade + 1;
     const log = deps.logger.child({ job_id: jobId, tenant_id: job.data.tenantId, attempt });
+    const tenantId = job.data.tenantId;
     const record = await jobs.get(jobId);
-    if (!record) {
-      log.warn('job record is gone (expired or deleted); skipping');
+    if (!record || record.status === 'succeeded' || record.status === 'failed' || record.status === 'canceled') {
+      log.info({ status: record?.status ?? 'gone' }, 'job already ended or expired; skipping');
+      await scheduler.withdraw(tenantId, jobId);
       return { skipped: true };
     }
-    if (record.status === 'succeeded' || record.status === 'failed' || record.status === 'canceled') {
-      log.info({ status: record.status }, 'job already final; skipping');
-      return { skipped: true };
+
+    // The tenant's limits: a dispatched job holds its slot already; a retry or a
+    // hand-back takes one now, or waits without spending an attempt or a worker slot.
+    const waitMs = await scheduler.acquire(tenantId, jobId);
+    if (waitMs > 0) {
+      log.debug({ wait_ms: waitMs }, 'tenant at its limit; delaying');
+      await job.moveToDelayed(Date.now() + waitMs, token);
+      throw new DelayedError();
     }
 
     const history: AttemptRecord[] = [...record.attempt_history];
@@ -91,14 +100,19 @@ export function createClaudeProcessor(deps: ClaudeProcessorDeps) {
       }
       releaseSession = await sessions.tryLock(request.session_id, jobId, timeoutMs + 2 * config.WORKER_KILL_GRACE_MS + 10_000);
       if (!releaseSession) {
-        // Another job is continuing this conversation right now: wait without spending an attempt.
+        // Another job is continuing this conversation right now: wait without spending
+        // an attempt, and let another of the tenant's jobs have the slot meanwhile.
         log.debug('session busy; delaying');
+        await scheduler.release(tenantId, jobId);
         await job.moveToDelayed(Date.now() + SESSION_BUSY_DELAY_MS, token);
         throw new DelayedError();
       }
       workspaceId = session.workspace;
     }
 
+    const renewal = setInterval(() => {
+      scheduler.renew(tenantId, jobId).catch((err: Error) => log.warn({ err: { message: err.message } }, 'could not renew the slot'));
+    }, scheduler.leaseMs / 3);
     try {
       const started = await jobs.transition(jobId, ['queued', 'running'], 'running', {
         started_at: now(),
@@ -109,6 +123,7 @@ export function createClaudeProcessor(deps: ClaudeProcessorDeps) {
       if (!started) {
         // Canceled between the read above and now.
         log.info('job was canceled before it started');
+        await scheduler.withdraw(tenantId, jobId);
         return { skipped: true };
       }
       const paths = tenantPaths(config.DATA_DIR, record.tenant_id);
@@ -139,8 +154,14 @@ export function createClaudeProcessor(deps: ClaudeProcessorDeps) {
         const error: JobError =
           classified.error.code === 'timeout' ? { ...classified.error, retryable: request.retry_on_timeout === true } : classified.error;
         history.push({ attempt, code: error.code, message: error.message, at: now() });
+        if (error.code === 'rate_limited') {
+          // The model API limits this tenant's credential: hold its other starts too.
+          await scheduler.pause(tenantId, Date.now() + retryDelayMs(error, attempt, { baseMs: config.JOB_BACKOFF_MS, random: () => 0 }));
+        }
         if (error.retryable && attempt < (job.opts.attempts ?? 1)) {
           const delayMs = retryDelayMs(error, attempt, { baseMs: config.JOB_BACKOFF_MS });
+          // The wait holds no slot: the retry takes one again when it starts.
+          await scheduler.release(tenantId, jobId);
           await jobs.transition(jobId, ['running'], 'queued', {
             error,
             next_attempt_at: new Date(Date.now() + delayMs).toISOString(),
@@ -158,6 +179,7 @@ export function createClaudeProcessor(deps: ClaudeProcessorDeps) {
       // BullMQ keeps this as the return value: ids only, the text stays in the record.
       return { session_id: result.session_id };
     } finally {
+      clearInterval(renewal);
       await releaseSession?.();
     }
   };
@@ -179,6 +201,7 @@ export function createClaudeProcessor(deps: ClaudeProcessorDeps) {
       // Hand the job back without spending an attempt: DelayedError keeps attemptsMade.
       log.info('shutting down: handing the job back to the queue');
       await jobs.transition(record.id, ['running'], 'queued', { next_attempt_at: null });
+      await scheduler.release(record.tenant_id, record.id);
       await job.moveToDelayed(Date.now(), token);
       throw new DelayedError();
     }
