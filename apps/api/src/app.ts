@@ -6,9 +6,11 @@ import type { ApiContext } from './context.js';
 import { requireAdmin, requireTenant } from './middleware/auth.js';
 import { errorHandler, notFoundHandler } from './middleware/errorHandler.js';
 import { jsonBody } from './middleware/jsonBody.js';
+import { requestRate } from './middleware/requestRate.js';
 import { adminTenantsRouter } from './routes/adminTenants.js';
 import { healthRouter } from './routes/health.js';
 import { jobsRouter } from './routes/jobs.js';
+import { usageRouter } from './routes/usage.js';
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/;
 
@@ -37,7 +39,9 @@ export function createApp(ctx: ApiContext): Express {
   app.use(healthRouter(ctx));
   const body = jsonBody(ctx.config.MAX_BODY_BYTES);
   app.use('/v1/admin/tenants', requireAdmin(ctx.config.ADMIN_TOKEN), body, adminTenantsRouter(ctx));
-  app.use('/v1/jobs', requireTenant(ctx.tenants), body, jobsRouter(ctx));
+  const tenantAuth = [requireTenant(ctx.tenants), requestRate(ctx)];
+  app.use('/v1/jobs', tenantAuth, body, jobsRouter(ctx));
+  app.use('/v1/usage', tenantAuth, usageRouter(ctx));
 
   app.use(notFoundHandler);
   app.use(errorHandler);

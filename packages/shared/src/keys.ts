@@ -17,6 +17,8 @@ export interface Keys {
   idempotency(tenantId: string, keyHash: string): string;
   /** A tenant's API keys: hash of key id → JSON {id, prefix, created_at, hash}. */
   tenantKeys(tenantId: string): string;
+  /** When each of a tenant's API keys was last used: hash of key id → ISO time. */
+  tenantKeysLastUsed(tenantId: string): string;
   /** API requests of one key in one minute (requests_per_minute). */
   requestRate(keyId: string, minute: number): string;
   /** Usage of one tenant on one UTC day (YYYY-MM-DD): a hash of counters. */
@@ -60,6 +62,7 @@ export function createKeys(prefix: string): Keys {
     cancelChannel: () => `${prefix}:cancel`,
     idempotency: (tenantId, keyHash) => `${prefix}:idem:${tenantId}:${keyHash}`,
     tenantKeys: (tenantId) => `${prefix}:tenant:${tenantId}:keys`,
+    tenantKeysLastUsed: (tenantId) => `${prefix}:tenant:${tenantId}:keys:last_used`,
     requestRate: (keyId, minute) => `${prefix}:rpm:${keyId}:${minute}`,
     usageDay: (tenantId, day) => `${prefix}:usage:${tenantId}:${day}`,
     prefix,

@@ -1,22 +1,85 @@
 /**
  * Tenants and their API keys. A key is shown once, at creation; only its SHA-256 is
- * stored, and a request's key is found by hashing it and looking the hash up.
+ * stored, and a request's key is found by hashing it and looking the hash up. Nothing
+ * is cached: a revoked key or a disabled tenant is refused on its very next request.
+ *
+ * Redis layout (keys.ts):
+ * - tenant(id): hash {id, name, created_at, disabled "0"/"1", limits, credentials?}.
+ *   `limits` is the JSON of the tenant's overrides (limits.ts: absent = the deployment's
+ *   default, null = unlimited); the scheduler's Lua reads that field directly.
+ *   `credentials` is the tenant's own model credential, sealed (secrets.ts).
+ * - apiKey(sha256): JSON {tenant_id, key_id}.
+ * - tenantKeys(tenant): hash key id → JSON {id, prefix, created_at, hash}.
+ * - tenantKeysLastUsed(tenant): hash key id → ISO time of its latest request.
  */
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Keys } from './keys.js';
+import type { TenantLimits } from './limits.js';
+import { decryptSecret, encryptSecret, SecretsError, type SecretsKey } from './secrets.js';
 
 export interface Tenant {
   id: string;
   name: string;
   created_at: string;
+  disabled: boolean;
+  /** The overrides as stored; resolve them with `resolveLimits`. */
+  limits: TenantLimits;
+  /** Whether the tenant has its own model credential (never the credential itself). */
+  has_credentials: boolean;
+  /** Live API keys. */
+  key_count: number;
 }
 
-export interface CreatedTenant extends Tenant {
+export interface CreatedTenant {
+  id: string;
+  name: string;
+  /** Shown once, never stored. */
   api_key: string;
+  limits: TenantLimits;
+  created_at: string;
+  disabled: false;
+}
+
+/** An API key as anyone may see it: never the key, never its hash. */
+export interface ApiKeyInfo {
+  id: string;
+  /** `cq_` and the key's first 8 characters: enough to tell keys apart. */
+  prefix: string;
+  created_at: string;
+  last_used_at: string | null;
+}
+
+export interface CreatedApiKey {
+  id: string;
+  /** Shown once, never stored. */
+  api_key: string;
+  prefix: string;
+  created_at: string;
+}
+
+/** A tenant's own model credential, under the names the CLI reads from its environment. */
+export interface TenantCredentials {
+  ANTHROPIC_API_KEY?: string;
+  CLAUDE_CODE_OAUTH_TOKEN?: string;
+}
+
+export interface TenantUpdate {
+  name?: string;
+  /** Replaces the whole overrides object ({} = every limit back to the default). */
+  limits?: TenantLimits;
+  disabled?: boolean;
+  /** Replaces the tenant's credential; null removes it. */
+  credentials?: TenantCredentials | null;
+}
+
+export interface Authenticated {
+  tenant: Tenant;
+  keyId: string;
 }
 
 export const API_KEY_PREFIX = 'cq_';
+const SHOWN_KEY_CHARS = 8;
 
 export function hashApiKey(key: string): string {
   return createHash('sha256').update(key, 'utf8').digest('hex');
@@ -27,40 +90,161 @@ export function generateApiKey(): string {
   return API_KEY_PREFIX + randomBytes(32).toString('base64url');
 }
 
+/** Thrown by `update` when credentials are given but no SECRETS_KEY is configured. */
+export class SecretsKeyMissingError extends Error {
+  override readonly name = 'SecretsKeyMissingError';
+  readonly code = 'secrets_key_missing';
+  constructor() {
+    super('tenant credentials are stored encrypted under SECRETS_KEY, and it is not configured');
+  }
+}
+
+interface StoredKey {
+  id: string;
+  prefix: string;
+  created_at: string;
+  hash: string;
+}
+
+/** Sets ARGV pairs and deletes the fields named in ARGV[1] (comma-separated) only if the tenant exists. */
+const UPDATE = `
+if redis.call('exists', KEYS[1]) == 0 then return 0 end
+for i = 2, #ARGV, 2 do redis.call('hset', KEYS[1], ARGV[i], ARGV[i + 1]) end
+for field in string.gmatch(ARGV[1], '[^,]+') do redis.call('hdel', KEYS[1], field) end
+return 1
+`;
+
 export class TenantStore {
   constructor(
     private readonly redis: Redis,
     private readonly keys: Keys,
   ) {}
 
-  async create(name: string): Promise<CreatedTenant> {
-    const tenant: Tenant = { id: randomUUID(), name, created_at: new Date().toISOString() };
-    const apiKey = generateApiKey();
+  async create(name: string, limits: TenantLimits = {}, now = new Date()): Promise<CreatedTenant> {
+    const id = randomUUID();
+    const created_at = now.toISOString();
+    const key = newKey(now);
     await this.redis
       .multi()
-      .hset(this.keys.tenant(tenant.id), tenant)
-      .zadd(this.keys.tenantIndex(), Date.parse(tenant.created_at), tenant.id)
-      .set(this.keys.apiKey(hashApiKey(apiKey)), tenant.id)
+      .hset(this.keys.tenant(id), { id, name, created_at, disabled: '0', limits: JSON.stringify(limits) })
+      .zadd(this.keys.tenantIndex(), now.getTime(), id)
+      .set(this.keys.apiKey(key.stored.hash), JSON.stringify({ tenant_id: id, key_id: key.stored.id }))
+      .hset(this.keys.tenantKeys(id), key.stored.id, JSON.stringify(key.stored))
       .exec();
-    return { ...tenant, api_key: apiKey };
+    return { id, name, api_key: key.apiKey, limits, created_at, disabled: false };
   }
 
   async get(id: string): Promise<Tenant | null> {
-    const h = await this.redis.hgetall(this.keys.tenant(id));
-    if (!h.id) return null;
-    return { id: h.id, name: h.name ?? '', created_at: h.created_at ?? '' };
+    const [hash, count] = await this.redis.multi().hgetall(this.keys.tenant(id)).hlen(this.keys.tenantKeys(id)).exec() ?? [];
+    const h = hash?.[1] as Record<string, string> | undefined;
+    if (!h?.id) return null;
+    return {
+      id: h.id,
+      name: h.name ?? '',
+      created_at: h.created_at ?? '',
+      disabled: h.disabled === '1',
+      limits: h.limits ? (JSON.parse(h.limits) as TenantLimits) : {},
+      has_credentials: Boolean(h.credentials),
+      key_count: Number(count?.[1] ?? 0),
+    };
   }
 
+  /** Every tenant, oldest first. */
   async list(): Promise<Tenant[]> {
     const ids = await this.redis.zrange(this.keys.tenantIndex(), 0, -1);
     const tenants = await Promise.all(ids.map((id) => this.get(id)));
     return tenants.filter((t): t is Tenant => t !== null);
   }
 
-  /** The tenant a presented API key belongs to, or null. */
-  async authenticate(apiKey: string): Promise<Tenant | null> {
-    if (!apiKey.startsWith(API_KEY_PREFIX)) return null;
-    const id = await this.redis.get(this.keys.apiKey(hashApiKey(apiKey)));
-    return id ? this.get(id) : null;
+  /** Applies an update in one step; false if there is no such tenant. */
+  async update(id: string, update: TenantUpdate, secretsKey: SecretsKey | null): Promise<boolean> {
+    const set: Record<string, string> = {};
+    const remove: string[] = [];
+    if (update.name !== undefined) set.name = update.name;
+    if (update.limits !== undefined) set.limits = JSON.stringify(update.limits);
+    if (update.disabled !== undefined) set.disabled = update.disabled ? '1' : '0';
+    if (update.credentials === null) remove.push('credentials');
+    else if (update.credentials !== undefined) {
+      if (!secretsKey) throw new SecretsKeyMissingError();
+      set.credentials = encryptSecret(JSON.stringify(update.credentials), secretsKey, id);
+    }
+    const ok = await this.redis.eval(UPDATE, 1, this.keys.tenant(id), remove.join(','), ...Object.entries(set).flat());
+    return ok === 1;
   }
+
+  /**
+   * The tenant's own model credential, for the worker to put in the CLI's environment;
+   * null when it has none. Throws SecretsError when it has one that can't be opened
+   * (no or another SECRETS_KEY, or tampered with): running on the deployment's
+   * credential instead would bill the wrong account.
+   */
+  async getCredentials(tenantId: string, secretsKey: SecretsKey | null): Promise<TenantCredentials | null> {
+    const sealed = await this.redis.hget(this.keys.tenant(tenantId), 'credentials');
+    if (!sealed) return null;
+    if (!secretsKey) throw new SecretsError('the tenant has credentials but SECRETS_KEY is not configured');
+    const stored = JSON.parse(decryptSecret(sealed, secretsKey, tenantId)) as TenantCredentials;
+    const out: TenantCredentials = {};
+    if (stored.ANTHROPIC_API_KEY) out.ANTHROPIC_API_KEY = stored.ANTHROPIC_API_KEY;
+    if (stored.CLAUDE_CODE_OAUTH_TOKEN) out.CLAUDE_CODE_OAUTH_TOKEN = stored.CLAUDE_CODE_OAUTH_TOKEN;
+    return out;
+  }
+
+  /** A new live key beside the tenant's others (rotation); null if there is no such tenant. */
+  async addKey(tenantId: string, now = new Date()): Promise<CreatedApiKey | null> {
+    if (!(await this.redis.exists(this.keys.tenant(tenantId)))) return null;
+    const key = newKey(now);
+    await this.redis
+      .multi()
+      .set(this.keys.apiKey(key.stored.hash), JSON.stringify({ tenant_id: tenantId, key_id: key.stored.id }))
+      .hset(this.keys.tenantKeys(tenantId), key.stored.id, JSON.stringify(key.stored))
+      .exec();
+    return { id: key.stored.id, api_key: key.apiKey, prefix: key.stored.prefix, created_at: key.stored.created_at };
+  }
+
+  /** A tenant's live keys, oldest first; null if there is no such tenant. */
+  async listKeys(tenantId: string): Promise<ApiKeyInfo[] | null> {
+    const [exists, stored, lastUsed] = await Promise.all([
+      this.redis.exists(this.keys.tenant(tenantId)),
+      this.redis.hvals(this.keys.tenantKeys(tenantId)),
+      this.redis.hgetall(this.keys.tenantKeysLastUsed(tenantId)),
+    ]);
+    if (!exists) return null;
+    return stored
+      .map((json) => JSON.parse(json) as StoredKey)
+      .sort((a, b) => a.created_at.localeCompare(b.created_at) || a.id.localeCompare(b.id))
+      .map(({ id, prefix, created_at }) => ({ id, prefix, created_at, last_used_at: lastUsed[id] ?? null }));
+  }
+
+  /** Deletes a key: refused from the next request on. False if the tenant has no such key. */
+  async revokeKey(tenantId: string, keyId: string): Promise<boolean> {
+    const json = await this.redis.hget(this.keys.tenantKeys(tenantId), keyId);
+    if (!json) return false;
+    const { hash } = JSON.parse(json) as StoredKey;
+    await this.redis
+      .multi()
+      .del(this.keys.apiKey(hash))
+      .hdel(this.keys.tenantKeys(tenantId), keyId)
+      .hdel(this.keys.tenantKeysLastUsed(tenantId), keyId)
+      .exec();
+    return true;
+  }
+
+  /** The tenant and key id of a presented API key; null if unknown, revoked, or the tenant is disabled. */
+  async authenticate(apiKey: string, now = new Date()): Promise<Authenticated | null> {
+    if (!apiKey.startsWith(API_KEY_PREFIX)) return null;
+    const json = await this.redis.get(this.keys.apiKey(hashApiKey(apiKey)));
+    if (!json) return null;
+    const { tenant_id: tenantId, key_id: keyId } = JSON.parse(json) as { tenant_id: string; key_id: string };
+    const tenant = await this.get(tenantId);
+    if (!tenant || tenant.disabled) return null;
+    // Written, not awaited: a lost timestamp must not fail the request it describes.
+    void this.redis.hset(this.keys.tenantKeysLastUsed(tenantId), keyId, now.toISOString()).catch(() => undefined);
+    return { tenant, keyId };
+  }
+}
+
+function newKey(now: Date): { apiKey: string; stored: StoredKey } {
+  const apiKey = generateApiKey();
+  const prefix = apiKey.slice(0, API_KEY_PREFIX.length + SHOWN_KEY_CHARS);
+  return { apiKey, stored: { id: randomUUID(), prefix, created_at: now.toISOString(), hash: hashApiKey(apiKey) } };
 }

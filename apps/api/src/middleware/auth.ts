@@ -7,6 +7,8 @@ declare module 'express-serve-static-core' {
   interface Request {
     /** The tenant of the request's API key; every job lookup is scoped by it. */
     tenant?: Tenant;
+    /** The id (never the key) of the request's API key: requests_per_minute counts per key. */
+    apiKeyId?: string;
   }
 }
 
@@ -18,13 +20,17 @@ function bearer(header: string | undefined): string | null {
 const unauthorized = () =>
   new HttpProblem(401, 'unauthorized', 'missing or invalid API key', { headers: { 'WWW-Authenticate': 'Bearer' } });
 
-/** Tenant API keys, for /v1/jobs… */
+/**
+ * Tenant API keys, for /v1/jobs… and /v1/usage. Looked up in Redis on every request,
+ * with no cache, so a revoked key or a disabled tenant is refused on its next request.
+ */
 export function requireTenant(tenants: TenantStore): RequestHandler {
   return async (req, _res, next) => {
     const key = bearer(req.headers.authorization);
-    const tenant = key ? await tenants.authenticate(key) : null;
-    if (!tenant) throw unauthorized();
-    req.tenant = tenant;
+    const found = key ? await tenants.authenticate(key) : null;
+    if (!found) throw unauthorized();
+    req.tenant = found.tenant;
+    req.apiKeyId = found.keyId;
     next();
   };
 }

@@ -1,31 +1,121 @@
-/** /v1/admin/tenants: create and list tenants (ADMIN_TOKEN). Keys are shown once, at creation. */
+/**
+ * /v1/admin/tenants (ADMIN_TOKEN): tenants, their limits, their own model credential,
+ * their API keys and their usage. A key is shown once, when it is made; a credential
+ * is never shown at all (only `has_credentials`).
+ */
 import { Router } from 'express';
 import { z } from 'zod';
+import { defaultTenantLimits, resolveLimits, SecretsKeyMissingError, tenantLimitsSchema, type Tenant } from '@claude-queue/shared';
 import type { ApiContext } from '../context.js';
-import { notFound } from '../problem.js';
+import { HttpProblem, notFound } from '../problem.js';
+import { parseUsageRange, readUsage } from './usage.js';
 
-export const createTenantBody = z.strictObject({
-  name: z.string({ error: 'is required and must be a string' }).trim().min(1, 'must not be empty').max(200),
+const name = z.string({ error: 'is required and must be a string' }).trim().min(1, 'must not be empty').max(200);
+
+export const createTenantBody = z.strictObject({ name, limits: tenantLimitsSchema.optional() });
+
+/** A model credential: a single line of printable text (it ends up in an environment variable). */
+const credential = z.string().regex(/^[\x21-\x7e]{1,4096}$/, 'must be 1 to 4096 printable characters without spaces');
+
+export const updateTenantBody = z.strictObject({
+  name: name.optional(),
+  /** Replaces the whole overrides object: `{}` puts every limit back to the deployment's default. */
+  limits: tenantLimitsSchema.optional(),
+  disabled: z.boolean().optional(),
+  /** Replaces the tenant's credential; null removes it. */
+  credentials: z
+    .strictObject({ anthropic_api_key: credential.optional(), claude_code_oauth_token: credential.optional() })
+    .refine((c) => c.anthropic_api_key !== undefined || c.claude_code_oauth_token !== undefined, {
+      message: 'must have anthropic_api_key or claude_code_oauth_token (null removes the credential)',
+    })
+    .nullable()
+    .optional(),
 });
 
 export function adminTenantsRouter(ctx: ApiContext): Router {
   const router = Router();
+  const defaults = defaultTenantLimits(ctx.config);
+  const view = (t: Tenant) => ({
+    id: t.id,
+    name: t.name,
+    created_at: t.created_at,
+    disabled: t.disabled,
+    limits: t.limits,
+    effective_limits: resolveLimits(t.limits, defaults),
+    has_credentials: t.has_credentials,
+    key_count: t.key_count,
+  });
+  const findTenant = async (id: string) => {
+    const tenant = await ctx.tenants.get(id);
+    if (!tenant) throw notFound('tenant');
+    return tenant;
+  };
 
   router.post('/', async (req, res) => {
-    const { name } = createTenantBody.parse(req.body ?? {});
-    const tenant = await ctx.tenants.create(name);
+    const { name, limits } = createTenantBody.parse(req.body ?? {});
+    const tenant = await ctx.tenants.create(name, limits);
     req.log.info({ tenant_id: tenant.id }, 'tenant created');
     res.status(201).location(`/v1/admin/tenants/${tenant.id}`).json(tenant);
   });
 
   router.get('/', async (_req, res) => {
-    res.json({ data: await ctx.tenants.list() });
+    res.json({ data: (await ctx.tenants.list()).map(view) });
   });
 
   router.get('/:id', async (req, res) => {
-    const tenant = await ctx.tenants.get(req.params.id);
-    if (!tenant) throw notFound('tenant');
-    res.json(tenant);
+    res.json(view(await findTenant(req.params.id)));
+  });
+
+  router.patch('/:id', async (req, res) => {
+    const body = updateTenantBody.parse(req.body ?? {});
+    const { credentials, ...rest } = body;
+    const update = {
+      ...rest,
+      ...(credentials === undefined
+        ? {}
+        : {
+            credentials:
+              credentials === null
+                ? null
+                : { ANTHROPIC_API_KEY: credentials.anthropic_api_key, CLAUDE_CODE_OAUTH_TOKEN: credentials.claude_code_oauth_token },
+          }),
+    };
+    try {
+      if (!(await ctx.tenants.update(req.params.id, update, ctx.secretsKey))) throw notFound('tenant');
+    } catch (err) {
+      if (!(err instanceof SecretsKeyMissingError)) throw err;
+      throw new HttpProblem(409, 'secrets_key_missing', 'tenant credentials need SECRETS_KEY configured on the API (32 bytes, base64 or hex)', {
+        errors: [{ field: 'credentials', message: 'SECRETS_KEY is not configured' }],
+      });
+    }
+    // What changed, never the values: a credential must not reach the log.
+    req.log.info({ tenant_id: req.params.id, changed: Object.keys(body) }, 'tenant updated');
+    res.json(view(await findTenant(req.params.id)));
+  });
+
+  router.post('/:id/keys', async (req, res) => {
+    const key = await ctx.tenants.addKey(req.params.id);
+    if (!key) throw notFound('tenant');
+    req.log.info({ tenant_id: req.params.id, key_id: key.id }, 'api key created');
+    res.status(201).json(key);
+  });
+
+  router.get('/:id/keys', async (req, res) => {
+    const keys = await ctx.tenants.listKeys(req.params.id);
+    if (!keys) throw notFound('tenant');
+    res.json({ data: keys });
+  });
+
+  router.delete('/:id/keys/:keyId', async (req, res) => {
+    if (!(await ctx.tenants.revokeKey(req.params.id, req.params.keyId))) throw notFound('api key');
+    req.log.info({ tenant_id: req.params.id, key_id: req.params.keyId }, 'api key revoked');
+    res.status(204).end();
+  });
+
+  router.get('/:id/usage', async (req, res) => {
+    const range = parseUsageRange(req.query);
+    await findTenant(req.params.id);
+    res.json(await readUsage(ctx, req.params.id, range));
   });
 
   return router;
