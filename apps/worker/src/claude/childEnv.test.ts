@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { buildChildEnv } from './childEnv.js';
+import { applyTenantCredentials, buildChildEnv } from './childEnv.js';
 
 describe('buildChildEnv', () => {
   const parent = {
@@ -35,5 +35,47 @@ describe('buildChildEnv', () => {
 
   it('lets the queue own retries: CLAUDE_CODE_MAX_RETRIES comes from config, not the parent', () => {
     expect(buildChildEnv(parent, { home: '/h', configDir: '/c', maxRetries: 0 }).CLAUDE_CODE_MAX_RETRIES).toBe('0');
+  });
+});
+
+describe('applyTenantCredentials', () => {
+  const deployment = {
+    PATH: '/usr/bin',
+    HOME: '/data/t/home',
+    ANTHROPIC_API_KEY: 'sk-deployment',
+    ANTHROPIC_AUTH_TOKEN: 'gateway-token',
+    ANTHROPIC_BASE_URL: 'http://127.0.0.1:1',
+    CLAUDE_CODE_OAUTH_TOKEN: 'oauth-deployment',
+    CLAUDE_CODE_USE_BEDROCK: '1',
+  };
+  const untouched = { PATH: '/usr/bin', HOME: '/data/t/home', ANTHROPIC_BASE_URL: 'http://127.0.0.1:1' };
+
+  it("replaces every deployment credential with the tenant's API key", () => {
+    expect(applyTenantCredentials(deployment, { ANTHROPIC_API_KEY: 'sk-tenant' })).toEqual({ ...untouched, ANTHROPIC_API_KEY: 'sk-tenant' });
+  });
+
+  it("replaces every deployment credential with the tenant's OAuth token", () => {
+    expect(applyTenantCredentials(deployment, { CLAUDE_CODE_OAUTH_TOKEN: 'oauth-tenant' })).toEqual({
+      ...untouched,
+      CLAUDE_CODE_OAUTH_TOKEN: 'oauth-tenant',
+    });
+  });
+
+  it('passes both when the tenant has both', () => {
+    const both = { ANTHROPIC_API_KEY: 'sk-tenant', CLAUDE_CODE_OAUTH_TOKEN: 'oauth-tenant' };
+    expect(applyTenantCredentials(deployment, both)).toEqual({ ...untouched, ...both });
+  });
+
+  it.each([['null', null], ['empty', {}], ['empty strings', { ANTHROPIC_API_KEY: '' }]])(
+    "keeps the deployment's credentials when the tenant's are %s",
+    (_name, credentials) => {
+      expect(applyTenantCredentials(deployment, credentials)).toEqual(deployment);
+    },
+  );
+
+  it('leaves the given env alone', () => {
+    const env = { ...deployment };
+    applyTenantCredentials(env, { ANTHROPIC_API_KEY: 'sk-tenant' });
+    expect(env).toEqual(deployment);
   });
 });

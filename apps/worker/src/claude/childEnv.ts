@@ -52,3 +52,34 @@ export function buildChildEnv(parent: NodeJS.ProcessEnv, options: ChildEnvOption
   env.CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC = '1';
   return env;
 }
+
+/**
+ * Every variable by which the CLI could pick a model account. A tenant's own credential
+ * replaces all of them, so its jobs never run (or bill) on the deployment's account:
+ * with its API key, the CLI must not also see the deployment's OAuth token, or a
+ * Bedrock/Vertex switch that would ignore the key.
+ */
+const DEPLOYMENT_CREDENTIALS = [
+  'ANTHROPIC_API_KEY',
+  'ANTHROPIC_AUTH_TOKEN',
+  'CLAUDE_CODE_OAUTH_TOKEN',
+  'CLAUDE_CODE_USE_BEDROCK',
+  'CLAUDE_CODE_USE_VERTEX',
+];
+
+export interface TenantCredentialsEnv {
+  ANTHROPIC_API_KEY?: string;
+  CLAUDE_CODE_OAUTH_TOKEN?: string;
+}
+
+/**
+ * The child env with a tenant's own credential in place of the deployment's. With no
+ * credential (null or empty) the deployment's stays. Returns a new object.
+ */
+export function applyTenantCredentials(env: Record<string, string>, credentials: TenantCredentialsEnv | null): Record<string, string> {
+  const own = Object.entries(credentials ?? {}).filter((e): e is [string, string] => typeof e[1] === 'string' && e[1] !== '');
+  if (own.length === 0) return { ...env };
+  const out = Object.fromEntries(Object.entries(env).filter(([name]) => !DEPLOYMENT_CREDENTIALS.includes(name)));
+  for (const [name, value] of own) out[name] = value;
+  return out;
+}
