@@ -27,7 +27,7 @@ it('serves from env alone, and on SIGTERM stops accepting and exits 0', async ()
   expect(created.status).toBe(201);
   const submitted = await fetch(`${url}/v1/jobs`, {
     method: 'POST',
-    headers: { authorization: `Bearer ${(await created.json()).api_key}`, 'content-type': 'application/json' },
+    headers: { authorization: `Bearer ${((await created.json()) as { api_key: string }).api_key}`, 'content-type': 'application/json' },
     body: JSON.stringify({ prompt: 'from a separate API process' }),
   });
   expect(submitted.status).toBe(202);

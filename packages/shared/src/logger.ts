@@ -16,6 +16,10 @@ export const REDACT_PATHS = [
   '*.api_key',
   '*.apiKey',
   'env',
+  'credentials',
+  '*.credentials',
+  'ANTHROPIC_API_KEY',
+  'CLAUDE_CODE_OAUTH_TOKEN',
 ];
 
 export function createLogger(name: string, level: string): Logger {

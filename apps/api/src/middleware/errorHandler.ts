@@ -65,7 +65,11 @@ export const errorHandler: ErrorRequestHandler = (err, req, res, _next) => {
     body.field = problem.extra.errors[0]!.field;
     body.errors = problem.extra.errors;
   }
-  for (const [k, v] of Object.entries(problem.extra.headers ?? {})) res.setHeader(k, v);
+  for (const [k, v] of Object.entries(problem.extra.headers ?? {})) {
+    // RateLimit fields are lists: a quota's policy joins the request-rate one already set.
+    if (/^ratelimit/i.test(k)) res.append(k, v);
+    else res.setHeader(k, v);
+  }
   res.status(problem.status).type('application/problem+json').send(JSON.stringify(body));
 };
 

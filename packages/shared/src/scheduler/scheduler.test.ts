@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
+import type {} from '../../../../test/support/env.js';
 import { createKeys, type Keys } from '../keys.js';
 import type { EffectiveLimits, TenantLimits } from '../limits.js';
 import { Scheduler } from './scheduler.js';
@@ -159,6 +160,16 @@ describe('Scheduler', () => {
     const strict = new Scheduler(redis, keys, { defaults: { ...UNLIMITED, max_queued: 1 } });
     await setLimits('free', { max_queued: null });
     for (let i = 0; i < 3; i++) expect((await strict.submit('free', `free-${i}`)).accepted).toBe(true);
+  });
+
+  it('holds a disabled tenant\'s jobs in place until it is enabled again', async () => {
+    await submitMany('off', 2);
+    await submitMany('on', 2);
+    await redis.hset(keys.tenant('off'), 'disabled', '1');
+    expect(await drain(10)).toEqual(['on', 'on']);
+    expect(await scheduler.acquire('off', 'off-retry')).toBeGreaterThan(0);
+    await redis.hset(keys.tenant('off'), 'disabled', '0');
+    expect(await drain(10)).toEqual(['off', 'off']);
   });
 
   it("skips a paused tenant (the model API's 429) and keeps serving the others", async () => {

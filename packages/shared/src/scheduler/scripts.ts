@@ -117,7 +117,8 @@ while room > 0 do
     local t = entries[i]
     if not blocked[t] then
       limits[t] = limits[t] or limits_of(T .. t, d)
-      if wait_ms(limits[t], T .. t .. ':running', T .. t .. ':starts', T .. t .. ':paused', now) == 0 then
+      -- A disabled tenant's jobs wait, in place, until it is enabled again.
+      if redis.call('hget', T .. t, 'disabled') ~= '1' and wait_ms(limits[t], T .. t .. ':running', T .. t .. ':starts', T .. t .. ':paused', now) == 0 then
         picked, vt = t, tonumber(entries[i + 1])
         break
       end
@@ -165,6 +166,7 @@ if redis.call('zscore', KEYS[1], job) then
   if dispatched and L.rate_max then redis.call('zadd', KEYS[2], 'XX', now, job .. ':d') end
   return 0
 end
+if redis.call('hget', KEYS[4], 'disabled') == '1' then return 5000 end
 local wait = wait_ms(L, KEYS[1], KEYS[2], KEYS[3], now)
 if wait > 0 then return wait end
 take_slot(L, KEYS[1], KEYS[2], job, job .. ':' .. now, now, lease)

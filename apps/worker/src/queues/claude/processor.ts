@@ -18,11 +18,13 @@ import {
   type JobStore,
   type Logger,
   type Scheduler,
+  type SecretsKey,
   type SessionStore,
+  type TenantStore,
   type WorkerConfig,
 } from '@claude-queue/shared';
 import { buildClaudeArgs } from '../../claude/buildArgs.js';
-import { buildChildEnv } from '../../claude/childEnv.js';
+import { applyTenantCredentials, buildChildEnv } from '../../claude/childEnv.js';
 import { classifyOutcome } from '../../claude/classifyOutcome.js';
 import type { ClaudeRunner } from '../../claude/runner.js';
 import { JobFailedError } from './jobFailedError.js';
@@ -32,6 +34,9 @@ export interface ClaudeProcessorDeps {
   jobs: JobStore;
   sessions: SessionStore;
   scheduler: Scheduler;
+  tenants: TenantStore;
+  /** SECRETS_KEY, to open tenants' own model credentials; null when unset. */
+  secretsKey: SecretsKey | null;
   runner: ClaudeRunner;
   config: Pick<
     WorkerConfig,
@@ -58,7 +63,7 @@ const SESSION_BUSY_DELAY_MS = 1000;
 const now = () => new Date().toISOString();
 
 export function createClaudeProcessor(deps: ClaudeProcessorDeps) {
-  const { jobs, sessions, scheduler, runner, config } = deps;
+  const { jobs, sessions, scheduler, tenants, runner, config } = deps;
 
   return async function processClaudeJob(job: Job<JobPayload>, token?: string, signal?: AbortSignal) {
     const jobId = job.id!;
@@ -126,6 +131,15 @@ export function createClaudeProcessor(deps: ClaudeProcessorDeps) {
         await scheduler.withdraw(tenantId, jobId);
         return { skipped: true };
       }
+      // The tenant's own credential replaces the deployment's; one that can't be opened
+      // fails the job rather than bill the deployment's account instead.
+      let credentials: Awaited<ReturnType<TenantStore['getCredentials']>>;
+      try {
+        credentials = await tenants.getCredentials(tenantId, deps.secretsKey);
+      } catch (err) {
+        log.error({ err: { message: (err as Error).message } }, 'cannot open the tenant\'s credentials');
+        throw await finishFailed(record, { code: 'auth_failed', message: "the tenant's credentials cannot be used; an operator must set them again", retryable: false }, history);
+      }
       const paths = tenantPaths(config.DATA_DIR, record.tenant_id);
       const cwd = paths.workspace(workspaceId);
       await Promise.all([mkdir(cwd, { recursive: true }), mkdir(paths.home, { recursive: true }), mkdir(paths.configDir, { recursive: true })]);
@@ -135,11 +149,14 @@ export function createClaudeProcessor(deps: ClaudeProcessorDeps) {
         args: buildClaudeArgs(request, { resume: request.session_id, bare: config.WORKER_CLI_BARE }),
         prompt: request.prompt,
         cwd,
-        env: buildChildEnv(deps.env ?? process.env, {
-          home: paths.home,
-          configDir: paths.configDir,
-          maxRetries: config.CLAUDE_CODE_MAX_RETRIES,
-        }),
+        env: applyTenantCredentials(
+          buildChildEnv(deps.env ?? process.env, {
+            home: paths.home,
+            configDir: paths.configDir,
+            maxRetries: config.CLAUDE_CODE_MAX_RETRIES,
+          }),
+          credentials,
+        ),
         timeoutMs,
         signal,
       });
