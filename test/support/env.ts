@@ -33,7 +33,15 @@ export async function createTestEnv(options: { redisUrl?: string } = {}): Promis
   const redisUrl = options.redisUrl ?? inject('redisUrl');
   const prefix = `t${randomBytes(4).toString('hex')}`;
   const dataDir = await mkdtemp(path.join(tmpdir(), 'cq-test-data-'));
-  const base = { REDIS_URL: redisUrl, QUEUE_PREFIX: prefix, DATA_DIR: dataDir, LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent', ADMIN_TOKEN };
+  const base = {
+    REDIS_URL: redisUrl,
+    QUEUE_PREFIX: prefix,
+    DATA_DIR: dataDir,
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
+    ADMIN_TOKEN,
+    // Tests poll jobs fast; the per-key request limit has tests of its own.
+    TENANT_REQUESTS_PER_MINUTE: '1000000',
+  };
   return {
     redisUrl,
     prefix,

@@ -12,8 +12,10 @@ export function createRedis(url: string, role: RedisRole, extra: RedisOptions = 
     role === 'worker'
       ? { maxRetriesPerRequest: null, enableReadyCheck: true }
       : { maxRetriesPerRequest: 1, enableOfflineQueue: false, connectTimeout: 2000 };
-  // Reconnect forever with a capped backoff: workers ride out a Redis restart.
-  const retryStrategy = (times: number) => Math.min(100 * 2 ** Math.min(times, 5), 2000);
+  // Reconnect forever, soon: workers ride out a Redis restart, and the sooner they are
+  // back the less of a job lock's life the outage eats (a lock that lapses meanwhile
+  // lets another worker run the job again: README, Reliability).
+  const retryStrategy = (times: number) => Math.min(50 * 2 ** Math.min(times, 4), 500);
   return new Redis(url, { ...base, retryStrategy, lazyConnect: false, ...extra });
 }
 

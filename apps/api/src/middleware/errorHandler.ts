@@ -53,7 +53,8 @@ function fieldErrorsOf(issue: z.core.$ZodIssue): FieldError[] {
 
 export const errorHandler: ErrorRequestHandler = (err, req, res, _next) => {
   const problem = coerceProblem(err);
-  if (problem.status >= 500) req.log?.error({ err }, 'request failed');
+  if (problem.status === 503) req.log?.warn({ code: problem.code }, 'request refused: Redis unavailable');
+  else if (problem.status >= 500) req.log?.error({ err }, 'request failed');
   const body: Problem = {
     type: `https://claude-queue.dev/problems/${problem.code}`,
     title: STATUS_CODES[problem.status] ?? 'Error',

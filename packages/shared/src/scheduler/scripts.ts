@@ -163,7 +163,11 @@ local L = limits_of(KEYS[4], defaults_of(ARGV[4]))
 if redis.call('zscore', KEYS[1], job) then
   redis.call('zadd', KEYS[1], now + lease, job)
   -- Count the start when it happens, not when it was dispatched.
-  if dispatched and L.rate_max then redis.call('zadd', KEYS[2], 'XX', now, job .. ':d') end
+  if dispatched and L.rate_max then
+    redis.call('zadd', KEYS[2], 'XX', now, job .. ':d')
+    -- The window's key must outlive its newest entry, not the newest dispatch.
+    redis.call('pexpire', KEYS[2], L.rate_per * 1000)
+  end
   return 0
 end
 if redis.call('hget', KEYS[4], 'disabled') == '1' then return 5000 end

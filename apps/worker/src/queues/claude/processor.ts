@@ -79,7 +79,9 @@ export function createClaudeProcessor(deps: ClaudeProcessorDeps) {
 
     // The tenant's limits: a dispatched job holds its slot already; a retry or a
     // hand-back takes one now, or waits without spending an attempt or a worker slot.
-    const waitMs = await scheduler.acquire(tenantId, jobId);
+    // The moment the tenant's rate window counts is the job's started_at: one clock.
+    const startedAt = Date.now();
+    const waitMs = await scheduler.acquire(tenantId, jobId, startedAt);
     if (waitMs > 0) {
       log.debug({ wait_ms: waitMs }, 'tenant at its limit; delaying');
       await job.moveToDelayed(Date.now() + waitMs, token);
@@ -90,7 +92,12 @@ export function createClaudeProcessor(deps: ClaudeProcessorDeps) {
     if (record.status === 'running') {
       // The record says running but no worker holds the run: its worker died and
       // BullMQ's stalled check handed the job to us.
-      history.push({ attempt: record.attempts, code: 'worker_lost', message: 'the worker running this attempt stopped', at: now() });
+      history.push({
+        attempt: record.attempts,
+        code: 'worker_lost',
+        message: 'the worker running this attempt stopped or lost its lock; the run was repeated without spending an attempt',
+        at: now(),
+      });
       log.warn('recovering a job whose worker stopped');
     }
 
@@ -120,7 +127,7 @@ export function createClaudeProcessor(deps: ClaudeProcessorDeps) {
     }, scheduler.leaseMs / 3);
     try {
       const started = await jobs.transition(jobId, ['queued', 'running'], 'running', {
-        started_at: now(),
+        started_at: new Date(startedAt).toISOString(),
         attempts: attempt,
         next_attempt_at: null,
         attempt_history: history,
