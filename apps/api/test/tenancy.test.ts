@@ -25,8 +25,9 @@ let keyless: TestApi;
 
 beforeAll(async () => {
   env = await createTestEnv();
-  api = await startTestApi(env.apiConfig({ SECRETS_KEY }));
-  keyless = await startTestApi(env.apiConfig());
+  // The deployment's own default request rate, not the test env's lifted one.
+  api = await startTestApi(env.apiConfig({ SECRETS_KEY, TENANT_REQUESTS_PER_MINUTE: '600' }));
+  keyless = await startTestApi(env.apiConfig({ TENANT_REQUESTS_PER_MINUTE: '600' }));
 });
 
 afterAll(async () => {

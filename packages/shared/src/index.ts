@@ -14,3 +14,4 @@ export * from './paths.js';
 export * from './limits.js';
 export * from './secrets.js';
 export * from './scheduler/scheduler.js';
+export * from './jobEvents.js';

@@ -53,6 +53,12 @@ export function createJobRequestSchema(limits: JobRequestLimits) {
       .optional(),
     session_id: z.uuid({ error: 'must be a uuid' }).optional(),
     timeout_ms: z.number().int().min(1000).max(limits.timeoutMaxMs).optional(),
+    /** Stream the answer token by token to GET /v1/jobs/{id}/events (`--include-partial-messages`). */
+    stream: z.boolean().optional(),
+    /** Where to deliver this job's events (apps/worker/src/queues/webhooks); default: the tenant's. */
+    webhook_url: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).max(2048).optional(),
+    /** Which events to deliver (default: the three final ones). */
+    webhook_events: z.array(z.enum(['job.started', 'job.succeeded', 'job.failed', 'job.canceled'])).min(1).max(4).optional(),
     /** Order among this tenant's own waiting jobs: 1 runs first, 100 last (default: 50). Never ahead of another tenant's share. */
     priority: z.number().int().min(1).max(100).optional(),
     /** Retry a run that hit `timeout_ms` (default: false: a run that timed out once likely will again). */

@@ -7,6 +7,7 @@
 import type { Redis } from 'ioredis';
 import type { Keys } from './keys.js';
 import { uuidv7 } from './ids.js';
+import { JOB_EVENTS_CAP, SERVICE_EVENTS_CAP, type JobStatusEvent, type ServiceEventType } from './jobEvents.js';
 import type { JobRequest } from './jobRequest.js';
 import { FINAL_STATUSES, type AttemptRecord, type JobError, type JobResult, type JobStatus, type JobView } from './job.js';
 
@@ -31,27 +32,42 @@ const USAGE_RETENTION_SECONDS = 400 * 24 * 3600;
 
 /**
  * Sets the fields when the current status is one of ARGV[1] (comma-separated) and
- * returns 1; else 0 (-1 when there is no such job). A final transition also starts the
- * record's retention (ARGV[2] seconds) and adds the job to its tenant's usage of the day
- * (KEYS[2]: ARGV[3] is a JSON object of counters) and frees its concurrency slot
- * (KEYS[3]), in the same step, so usage counts every job exactly once and no ending
- * leaks a slot.
+ * returns 1; else 0 (-1 when there is no such job). In the same step, so that no
+ * change goes unannounced and no ending is counted twice:
+ * - the change is appended to the job's event stream (KEYS[4]) and announced on the
+ *   job-events channel; starts and endings also go to the service-wide stream (KEYS[5])
+ *   that webhook delivery reads;
+ * - a final change starts the record's retention, adds the job to its tenant's usage of
+ *   the day (KEYS[2]: ARGV[4] is a JSON object of counters) and frees its concurrency
+ *   slot (KEYS[3]).
+ *
+ * ARGV: 1 from, 2 final (1/0), 3 retention s, 4 usage JSON, 5 status event JSON,
+ *       6 service event type or '', 7 channel, 8 job stream cap, 9 service stream cap,
+ *       10… field, value pairs
  */
 const TRANSITION = `
 local current = redis.call('hget', KEYS[1], 'status')
 if not current then return -1 end
 for allowed in string.gmatch(ARGV[1], '[^,]+') do
   if allowed == current then
-    for i = 4, #ARGV, 2 do redis.call('hset', KEYS[1], ARGV[i], ARGV[i + 1]) end
-    if tonumber(ARGV[2]) > 0 then redis.call('expire', KEYS[1], ARGV[2]) end
-    if ARGV[3] ~= '' then
-      for field, n in pairs(cjson.decode(ARGV[3])) do
+    for i = 10, #ARGV, 2 do redis.call('hset', KEYS[1], ARGV[i], ARGV[i + 1]) end
+    local id = redis.call('hget', KEYS[1], 'id')
+    if ARGV[2] == '1' then
+      redis.call('expire', KEYS[1], ARGV[3])
+      for field, n in pairs(cjson.decode(ARGV[4])) do
         if n ~= 0 then redis.call('hincrbyfloat', KEYS[2], field, n) end
       end
       redis.call('expire', KEYS[2], ${USAGE_RETENTION_SECONDS})
       -- Every ending frees the job's concurrency slot (scheduler/scheduler.ts).
-      redis.call('zrem', KEYS[3], redis.call('hget', KEYS[1], 'id'))
+      redis.call('zrem', KEYS[3], id)
     end
+    redis.call('xadd', KEYS[4], 'MAXLEN', '~', ARGV[8], '*', 'type', 'status', 'data', ARGV[5])
+    redis.call('expire', KEYS[4], ARGV[3])
+    if ARGV[6] ~= '' then
+      redis.call('xadd', KEYS[5], 'MAXLEN', '~', ARGV[9], '*', 'type', ARGV[6], 'job_id', id,
+        'tenant_id', redis.call('hget', KEYS[1], 'tenant_id'), 'attempt', redis.call('hget', KEYS[1], 'attempts'))
+    end
+    redis.call('publish', ARGV[7], id)
     return 1
   end
 end
@@ -105,13 +121,19 @@ export class JobStore {
       .multi()
       .hset(this.keys.job(id), serialize(record))
       .zadd(this.keys.tenantJobs(tenantId), 0, id)
+      .xadd(this.keys.jobEvents(id), '*', 'type', 'status', 'data', JSON.stringify({ status: 'queued' } satisfies JobStatusEvent))
+      .expire(this.keys.jobEvents(id), this.retentionSeconds)
       .exec();
     return record;
   }
 
   /** Undoes `create` when the job could not be enqueued: nothing half-done. */
   async delete(record: Pick<JobRecord, 'id' | 'tenant_id'>): Promise<void> {
-    await this.redis.multi().del(this.keys.job(record.id)).zrem(this.keys.tenantJobs(record.tenant_id), record.id).exec();
+    await this.redis
+      .multi()
+      .del(this.keys.job(record.id), this.keys.jobEvents(record.id))
+      .zrem(this.keys.tenantJobs(record.tenant_id), record.id)
+      .exec();
   }
 
   async get(id: string): Promise<JobRecord | null> {
@@ -172,31 +194,42 @@ export class JobStore {
     fields: Partial<Pick<JobRecord, 'started_at' | 'finished_at' | 'attempts' | 'result' | 'error' | 'next_attempt_at' | 'attempt_history'>> = {},
   ): Promise<boolean> {
     const final = FINAL_STATUSES.includes(to);
-    const flat = serialize({ ...fields, status: to });
-    let usageKey = this.keys.job(id);
-    let runningKey = this.keys.job(id);
-    let usage = '';
-    if (final) {
-      const finishedAt = fields.finished_at ?? new Date().toISOString();
-      const tenantId = await this.redis.hget(this.keys.job(id), 'tenant_id');
-      if (tenantId === null) return false;
-      usageKey = this.keys.usageDay(tenantId, finishedAt.slice(0, 10));
-      runningKey = this.keys.running(tenantId);
-      usage = JSON.stringify(usageOf(to, fields.result));
-    }
+    const tenantId = await this.redis.hget(this.keys.job(id), 'tenant_id');
+    if (tenantId === null) return false;
+    const finishedAt = fields.finished_at ?? new Date().toISOString();
+    const event = statusEventOf(to, fields);
+    const serviceEvent: ServiceEventType | '' = to === 'running' ? 'job.started' : final ? (`job.${to}` as ServiceEventType) : '';
     const ok = await this.redis.eval(
       TRANSITION,
-      3,
+      5,
       this.keys.job(id),
-      usageKey,
-      runningKey,
+      this.keys.usageDay(tenantId, finishedAt.slice(0, 10)),
+      this.keys.running(tenantId),
+      this.keys.jobEvents(id),
+      this.keys.events(),
       from.join(','),
-      final ? this.retentionSeconds : 0,
-      usage,
-      ...Object.entries(flat).flat(),
+      final ? 1 : 0,
+      this.retentionSeconds,
+      final ? JSON.stringify(usageOf(to, fields.result)) : '{}',
+      JSON.stringify(event),
+      serviceEvent,
+      this.keys.jobEventsChannel(),
+      JOB_EVENTS_CAP,
+      SERVICE_EVENTS_CAP,
+      ...Object.entries(serialize({ ...fields, status: to })).flat(),
     );
     return ok === 1;
   }
+}
+
+/** The `status` event a change makes: a move back to queued with a next attempt is a retry. */
+function statusEventOf(to: JobStatus, fields: Partial<JobRecord>): JobStatusEvent {
+  if (to === 'queued' && fields.next_attempt_at) {
+    return { status: 'retrying', next_attempt_at: fields.next_attempt_at, error: fields.error ?? null };
+  }
+  if (to === 'running') return { status: 'running', attempt: fields.attempts };
+  if (to === 'failed' || to === 'canceled') return { status: to, error: fields.error ?? null };
+  return { status: to };
 }
 
 export function toView(record: JobRecord): JobView {

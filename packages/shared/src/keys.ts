@@ -47,6 +47,12 @@ export interface Keys {
   dispatched(): string;
   /** Pub/sub channel: "there may be work to dispatch". */
   dispatchChannel(): string;
+  /** A job's events (status, text): a capped stream. */
+  jobEvents(id: string): string;
+  /** Pub/sub channel announcing, with the job id, every new job event. */
+  jobEventsChannel(): string;
+  /** Service-wide stream of job.started and final events (webhook delivery reads it). */
+  events(): string;
 }
 
 export function createKeys(prefix: string): Keys {
@@ -76,5 +82,8 @@ export function createKeys(prefix: string): Keys {
     schedSeq: () => `${prefix}:sched:seq`,
     dispatched: () => `${prefix}:sched:dispatched`,
     dispatchChannel: () => `${prefix}:dispatch`,
+    jobEvents: (id) => `${prefix}:job:${id}:events`,
+    jobEventsChannel: () => `${prefix}:job-events`,
+    events: () => `${prefix}:events`,
   };
 }
