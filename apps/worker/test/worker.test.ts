@@ -87,7 +87,7 @@ describe('worker with the fake CLI', () => {
     const call = await fakeCall(tenant.id, job.id);
     expect(call.prompt).toBe('hello from stdin');
     expect(call.argv.join(' ')).not.toContain('hello from stdin');
-    expect(call.argv).toEqual(['--print', '--output-format', 'json', '--model', 'sonnet', '--max-turns', '2']);
+    expect(call.argv).toEqual(['--print', '--output-format', 'stream-json', '--verbose', '--model', 'sonnet', '--max-turns', '2']);
   });
 
   it('gives the CLI only the allowlisted environment, with HOME and CLAUDE_CONFIG_DIR per tenant', async () => {

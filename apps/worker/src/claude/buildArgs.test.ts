@@ -4,7 +4,7 @@ import { buildClaudeArgs } from './buildArgs.js';
 describe('buildClaudeArgs', () => {
   it('never puts the prompt in argv', () => {
     const args = buildClaudeArgs({ prompt: 'secret prompt text' });
-    expect(args).toEqual(['--print', '--output-format', 'json']);
+    expect(args).toEqual(['--print', '--output-format', 'stream-json', '--verbose']);
     expect(args.join(' ')).not.toContain('secret prompt text');
   });
 
@@ -12,6 +12,7 @@ describe('buildClaudeArgs', () => {
     const args = buildClaudeArgs(
       {
         prompt: 'p',
+        stream: true,
         model: 'sonnet',
         system_prompt: '-starts with a dash',
         append_system_prompt: 'be brief',
@@ -28,7 +29,9 @@ describe('buildClaudeArgs', () => {
     expect(args).toEqual([
       '--print',
       '--output-format',
-      'json',
+      'stream-json',
+      '--verbose',
+      '--include-partial-messages',
       '--bare',
       '--resume',
       '0b1c2d3e-0000-4000-8000-000000000000',

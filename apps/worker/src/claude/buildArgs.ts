@@ -13,7 +13,10 @@ export interface BuildArgsOptions {
 }
 
 export function buildClaudeArgs(request: JobRequest, options: BuildArgsOptions = {}): string[] {
-  const args = ['--print', '--output-format', 'json'];
+  // stream-json: the text reaches GET /v1/jobs/{id}/events as the CLI produces it; the
+  // last line is the same result object `json` would print.
+  const args = ['--print', '--output-format', 'stream-json', '--verbose'];
+  if (request.stream) args.push('--include-partial-messages');
   if (options.bare) args.push('--bare');
   if (options.resume) args.push('--resume', options.resume);
   if (request.model) args.push('--model', request.model);

@@ -49,6 +49,12 @@ describe('classifyOutcome', () => {
     expect(c.ok === false && c.error.code).toBe(code);
   });
 
+  it('recognises a missing session in a stream-json result', () => {
+    const r = cliResult({ is_error: true, subtype: 'error_during_execution', result: undefined, errors: [`No conversation found with session ID: ${SESSION}`] });
+    const c = classifyOutcome(outcome({ result: r }));
+    expect(c.ok === false && c.error).toEqual({ code: 'session_not_found', message: `No conversation found with session ID: ${SESSION}`, retryable: false });
+  });
+
   it('recognises a missing session from stderr', () => {
     const c = classifyOutcome(outcome({ stderrTail: `No conversation found with session ID: ${SESSION}\n` }));
     expect(c).toEqual({ ok: false, error: { code: 'session_not_found', message: `No conversation found with session ID: ${SESSION}`, retryable: false } });

@@ -63,6 +63,8 @@ export function classifyOutcome(outcome: ClaudeRunOutcome): Classified {
     if (r.api_error_status !== null && r.api_error_status !== undefined) {
       return fail(codeForStatus(r.api_error_status), message);
     }
+    // With stream-json (2.1.x) a missing session is a result with this in `errors`.
+    if (SESSION_MISSING.test(message)) return fail('session_not_found', message);
     if (NOT_LOGGED_IN.test(message)) return fail('auth_failed', message);
     if (NETWORK.test(message)) return fail('api_error', message);
     return fail('cli_error', message || `the CLI reported an error (${r.subtype})`);

@@ -17,6 +17,10 @@ export interface ClaudeInvocation {
   timeoutMs: number;
   /** Aborting it stops the run (cancellation, lost lock, shutdown). */
   signal?: AbortSignal;
+  /** Called with the assistant's text as the CLI produces it. */
+  onText?: (text: string) => void;
+  /** The args ask for partial messages: text comes in deltas. */
+  partialMessages?: boolean;
 }
 
 /** The CLI's JSON result object, the members the service reads (../shared/claude-cli.md). */

@@ -3,8 +3,10 @@
  * child leads its own process group so that every way out (success, failure,
  * timeout, abort) can end it and whatever it started (tool subprocesses) at once.
  */
+import { StringDecoder } from 'node:string_decoder';
 import { execa } from 'execa';
 import { parseCliOutput } from './parseOutput.js';
+import { createStreamParser } from './streamParser.js';
 import type { ClaudeInvocation, ClaudeRunOutcome, ClaudeRunner } from './runner.js';
 
 export interface SpawnRunnerOptions {
@@ -42,6 +44,14 @@ export function createSpawnRunner(options: SpawnRunnerOptions): ClaudeRunner {
         stripFinalNewline: false,
         maxBuffer: MAX_BUFFER_BYTES,
       });
+
+      const { onText } = invocation;
+      if (onText) {
+        const push = createStreamParser({ partial: invocation.partialMessages === true, onText });
+        // A decoder of our own: a multi-byte character may straddle two chunks.
+        const decoder = new StringDecoder('utf8');
+        child.stdout?.on('data', (chunk: Buffer) => push(decoder.write(chunk)));
+      }
 
       const signalGroup = (signal: NodeJS.Signals) => {
         if (child.pid === undefined) return;

@@ -13,6 +13,7 @@ import {
   tenantPaths,
   type AttemptRecord,
   type JobError,
+  type JobEventLog,
   type JobPayload,
   type JobRecord,
   type JobStore,
@@ -34,6 +35,7 @@ export interface ClaudeProcessorDeps {
   jobs: JobStore;
   sessions: SessionStore;
   scheduler: Scheduler;
+  events: JobEventLog;
   tenants: TenantStore;
   /** SECRETS_KEY, to open tenants' own model credentials; null when unset. */
   secretsKey: SecretsKey | null;
@@ -152,7 +154,15 @@ export function createClaudeProcessor(deps: ClaudeProcessorDeps) {
       await Promise.all([mkdir(cwd, { recursive: true }), mkdir(paths.home, { recursive: true }), mkdir(paths.configDir, { recursive: true })]);
 
       log.info('running CLI');
+      // Text events go out in order, one append after the other; a failed append (Redis
+      // away) loses live text, never the result.
+      let appending: Promise<unknown> = Promise.resolve();
+      const onText = (text: string) => {
+        appending = appending.then(() => deps.events.appendText(jobId, text)).catch(() => undefined);
+      };
       const outcome = await runner.run({
+        onText,
+        partialMessages: request.stream === true,
         args: buildClaudeArgs(request, { resume: request.session_id, bare: config.WORKER_CLI_BARE }),
         prompt: request.prompt,
         cwd,
@@ -167,6 +177,7 @@ export function createClaudeProcessor(deps: ClaudeProcessorDeps) {
         timeoutMs,
         signal,
       });
+      await appending;
       if (outcome.aborted) return await stopAborted(job, token, String(signal?.reason ?? ABORT_REASONS.canceled), record, log);
 
       const classified = classifyOutcome(outcome);
