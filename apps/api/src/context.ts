@@ -8,6 +8,7 @@ import {
   createKeys,
   createRedis,
   defaultTenantLimits,
+  JobEventLog,
   JobStore,
   secretsKeyFromConfig,
   Scheduler,
@@ -21,6 +22,7 @@ import {
 } from '@claude-queue/shared';
 import type { Redis } from 'ioredis';
 import { IdempotencyStore } from './idempotency.js';
+import { JobWatcher } from './jobWatcher.js';
 
 export interface ApiContext {
   config: ApiConfig;
@@ -33,6 +35,9 @@ export interface ApiContext {
   sessions: SessionStore;
   idempotency: IdempotencyStore;
   scheduler: Scheduler;
+  events: JobEventLog;
+  /** Long-polls and event streams of this process wait on it: one subscription for all. */
+  watcher: JobWatcher;
   jobRequestSchema: ReturnType<typeof createJobRequestSchema>;
   /** SECRETS_KEY, parsed at start (a malformed one stops the process); null when unset. */
   secretsKey: SecretsKey | null;
@@ -45,6 +50,8 @@ export function createApiContext(config: ApiConfig, logger: Logger): ApiContext 
   const redis = createRedis(config.REDIS_URL, 'client');
   redis.on('error', (err) => logger.warn({ err: { message: err.message } }, 'redis connection error'));
   const queue = createClaudeQueue(redis, keys);
+  // A subscriber connection queues its SUBSCRIBE until Redis answers and resubscribes by itself.
+  const watcher = new JobWatcher(createRedis(config.REDIS_URL, 'worker'), keys, logger);
   queue.on('error', (err) => logger.warn({ err: { message: err.message } }, 'queue error'));
   return {
     config,
@@ -57,6 +64,8 @@ export function createApiContext(config: ApiConfig, logger: Logger): ApiContext 
     sessions: new SessionStore(redis, keys),
     idempotency: new IdempotencyStore(redis, keys, config.IDEMPOTENCY_TTL_HOURS * 3600),
     scheduler: new Scheduler(redis, keys, { defaults: defaultTenantLimits(config) }),
+    events: new JobEventLog(redis, keys, config.JOB_RETENTION_HOURS * 3600),
+    watcher,
     jobRequestSchema: createJobRequestSchema({
       maxPromptBytes: config.MAX_PROMPT_BYTES,
       timeoutMaxMs: config.JOB_TIMEOUT_MAX_MS,
@@ -64,6 +73,7 @@ export function createApiContext(config: ApiConfig, logger: Logger): ApiContext 
     }),
     secretsKey: secretsKeyFromConfig(config),
     async close() {
+      watcher.close();
       await queue.close();
       redis.disconnect();
     },
