@@ -1,5 +1,5 @@
 /** /v1/jobs: submit, read, list and cancel a tenant's jobs. Every lookup is scoped by the key's tenant. */
-import { Router, type Request } from 'express';
+import { Router, type Request, type Response } from 'express';
 import { z } from 'zod';
 import {
   DEFAULT_PRIORITY,
@@ -12,7 +12,9 @@ import {
   type SubmitOutcome,
 } from '@claude-queue/shared';
 import type { ApiContext } from '../context.js';
+import { preferredWait } from '../prefer.js';
 import { HttpProblem, notFound } from '../problem.js';
+import { streamJobEvents } from './jobEvents.js';
 
 const listQuery = z.strictObject({
   status: z.enum(JOB_STATUSES).optional(),
@@ -36,6 +38,40 @@ export function jobsRouter(ctx: ApiContext): Router {
     const job = id.success ? await ctx.jobs.getForTenant(id.data, req.tenant!.id) : null;
     if (!job) throw notFound('job');
     return job;
+  }
+
+  /**
+   * Long-poll (`Prefer: wait=N`): the job as soon as it is final, or as it stands after
+   * N seconds. Woken by the process's one job-events subscription, not by polling.
+   */
+  async function awaitFinal(job: JobRecord, waitSeconds: number, res: Response): Promise<JobRecord> {
+    if (waitSeconds === 0 || FINAL_STATUSES.includes(job.status)) return job;
+    return new Promise<JobRecord>((resolve) => {
+      let done = false;
+      let unwatch: (() => void) | undefined;
+      const finish = (record: JobRecord | null) => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        unwatch?.();
+        res.off('close', onClose);
+        resolve(record ?? job);
+      };
+      const check = async () => {
+        const now = await ctx.jobs.get(job.id).catch(() => null);
+        if (!now || FINAL_STATUSES.includes(now.status)) finish(now);
+      };
+      // The response's close, not the request's: a request "closes" once its body is read.
+      const onClose = () => finish(null);
+      const timer = setTimeout(() => void ctx.jobs.get(job.id).then(finish, () => finish(null)), waitSeconds * 1000);
+      res.on('close', onClose);
+      void ctx.watcher.watch(job.id, () => void check()).then((stop) => {
+        unwatch = stop;
+        if (done) stop();
+        // It may have ended before we were watching.
+        else void check();
+      });
+    });
   }
 
   /**
@@ -84,11 +120,21 @@ export function jobsRouter(ctx: ApiContext): Router {
       });
     }
 
+    const wait = preferredWait(req.get('prefer'));
+    const answer = async (record: JobRecord, status: number) => {
+      if (wait !== null) {
+        res.set('Preference-Applied', `wait=${wait}`);
+        record = await awaitFinal(record, wait, res);
+        // Final within the wait: the answer is the finished job.
+        if (status === 202 && FINAL_STATUSES.includes(record.status)) status = 200;
+      }
+      res.status(status).location(`/v1/jobs/${record.id}`).json(toView(record));
+    };
+
     if (idempotencyKey === undefined) {
       const record = await createJob(tenant.id, request);
       req.log.info({ job_id: record.id, tenant_id: tenant.id }, 'job enqueued');
-      res.status(202).location(`/v1/jobs/${record.id}`).json(toView(record));
-      return;
+      return answer(record, 202);
     }
 
     const claim = await ctx.idempotency.claim(tenant.id, idempotencyKey, request);
@@ -103,8 +149,8 @@ export function jobsRouter(ctx: ApiContext): Router {
     if (claim.kind === 'replay') {
       const original = await ctx.jobs.getForTenant(claim.jobId, tenant.id);
       if (!original) throw new HttpProblem(410, 'expired', 'the job this Idempotency-Key created has expired');
-      res.status(200).location(`/v1/jobs/${original.id}`).set('Idempotent-Replayed', 'true').json(toView(original));
-      return;
+      res.set('Idempotent-Replayed', 'true');
+      return answer(original, 200);
     }
     let record: JobRecord;
     try {
@@ -115,7 +161,7 @@ export function jobsRouter(ctx: ApiContext): Router {
     }
     await claim.complete(record.id);
     req.log.info({ job_id: record.id, tenant_id: tenant.id }, 'job enqueued');
-    res.status(202).location(`/v1/jobs/${record.id}`).json(toView(record));
+    return answer(record, 202);
   });
 
   router.get('/', async (req, res) => {
@@ -124,8 +170,16 @@ export function jobsRouter(ctx: ApiContext): Router {
   });
 
   router.get('/:id', async (req, res) => {
-    res.json(toView(await findJob(req)));
+    let job = await findJob(req);
+    const wait = preferredWait(req.get('prefer'));
+    if (wait !== null) {
+      res.set('Preference-Applied', `wait=${wait}`);
+      job = await awaitFinal(job, wait, res);
+    }
+    res.json(toView(job));
   });
+
+  router.get('/:id/events', streamJobEvents(ctx, findJob));
 
   router.post('/:id/cancel', async (req, res) => {
     const job = await findJob(req);
