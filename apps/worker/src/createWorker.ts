@@ -12,6 +12,8 @@ import {
   createKeys,
   createRedis,
   defaultTenantLimits,
+  retentionSeconds,
+  sessionTtlSeconds,
   JobEventLog,
   JobStore,
   Scheduler,
@@ -24,6 +26,7 @@ import {
 } from '@claude-queue/shared';
 import { createSpawnRunner } from './claude/spawnRunner.js';
 import { Dispatcher } from './dispatcher.js';
+import { Janitor } from './janitor.js';
 import type { ClaudeRunner } from './claude/runner.js';
 import { JobFailedError } from './queues/claude/jobFailedError.js';
 import { ABORT_REASONS, createClaudeProcessor } from './queues/claude/processor.js';
@@ -83,7 +86,7 @@ export function createClaudeWorker(options: ClaudeWorkerOptions): ClaudeWorker {
   for (const conn of [connection, store, subscriber, eventsConnection]) {
     conn.on('error', (err: Error) => logger.warn({ err: { message: err.message } }, 'redis connection error'));
   }
-  const jobs = new JobStore(store, keys, config.JOB_RETENTION_HOURS * 3600);
+  const jobs = new JobStore(store, keys, retentionSeconds(config));
   // A crashed worker's slots come free when their leases lapse: twice the job lock,
   // renewed every third of it while the job runs.
   const scheduler = new Scheduler(store, keys, { defaults: defaultTenantLimits(config), leaseMs: 2 * config.WORKER_LOCK_DURATION_MS });
@@ -98,9 +101,9 @@ export function createClaudeWorker(options: ClaudeWorkerOptions): ClaudeWorker {
     });
   const runJob = createClaudeProcessor({
     jobs,
-    sessions: new SessionStore(store, keys),
+    sessions: new SessionStore(store, keys, sessionTtlSeconds(config)),
     scheduler,
-    events: new JobEventLog(store, keys, config.JOB_RETENTION_HOURS * 3600),
+    events: new JobEventLog(store, keys, retentionSeconds(config)),
     tenants: new TenantStore(store, keys),
     secretsKey: secretsKeyFromConfig(config),
     runner,
@@ -180,6 +183,17 @@ export function createClaudeWorker(options: ClaudeWorkerOptions): ClaudeWorker {
   });
   queueEvents.on('error', (err) => logger.warn({ err: { message: err.message } }, 'queue events error'));
 
+  const janitor = new Janitor({
+    redis: store,
+    keys,
+    jobs,
+    dataDir: config.DATA_DIR,
+    retentionSeconds: retentionSeconds(config),
+    sessionTtlSeconds: sessionTtlSeconds(config),
+    intervalMs: config.JANITOR_INTERVAL_MS,
+    logger,
+  });
+
   // Cancel requests are broadcast: only the worker holding the job acts on one.
   // Dispatch nudges: the API has new work.
   subscriber.on('message', (channel: string, message: string) => {
@@ -190,13 +204,17 @@ export function createClaudeWorker(options: ClaudeWorkerOptions): ClaudeWorker {
     worker.waitUntilReady(),
     queueEvents.waitUntilReady(),
     subscriber.subscribe(keys.cancelChannel(), keys.dispatchChannel()),
-  ]).then(() => dispatcher.start());
+  ]).then(() => {
+    dispatcher.start();
+    janitor.start();
+  });
 
   return {
     worker,
     ready,
     async close(graceMs = config.SHUTDOWN_GRACE_MS) {
       // Take no more work from the intakes, then none from the queue.
+      janitor.stop();
       await dispatcher.stop();
       const closing = worker.close();
       const deadline = setTimeout(() => {

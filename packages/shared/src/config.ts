@@ -39,8 +39,10 @@ const sharedSchema = z.object({
   ALLOWED_PERMISSION_MODES: commaList
     .pipe(z.array(z.enum(PERMISSION_MODES)))
     .default(['acceptEdits', 'auto', 'manual', 'dontAsk', 'plan']),
-  /** How long finished jobs are kept, in hours (default: 168, a week). */
-  JOB_RETENTION_HOURS: positiveInt.default(168),
+  /** How long finished jobs, their events and deliveries are kept, in hours; fractions allowed (default: 168, a week). */
+  JOB_RETENTION_HOURS: z.coerce.number().positive().default(168),
+  /** How long a conversation can be continued after its last use, in days (default: 30). */
+  SESSION_TTL_DAYS: z.coerce.number().positive().default(30),
   /** Attempts per job, the first included, for errors a retry may fix (default: 4). */
   JOB_ATTEMPTS: positiveInt.default(4),
   /** Base of the exponential retry backoff (default: 2000 ms; rate limits wait 4× longer). */
@@ -63,6 +65,17 @@ const sharedSchema = z.object({
    * No default: without it, tenants can't be given credentials.
    */
   SECRETS_KEY: z.string().optional(),
+  /** Allow webhook URLs on private, loopback and other non-public addresses (default: false; for tests and local development). */
+  WEBHOOK_ALLOW_PRIVATE: envBoolean.default(false),
+  /**
+   * Delays before each retry of a failed webhook delivery, ms, comma-separated; the first
+   * attempt is immediate (default: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h).
+   */
+  WEBHOOK_RETRY_SCHEDULE_MS: commaList
+    .pipe(z.array(z.coerce.number<string>().int().min(0).max(7 * 24 * 3600 * 1000)).max(20))
+    .default([5_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000, 36_000_000]),
+  /** How long a replaced webhook secret keeps signing beside the new one (default: 24 hours). */
+  WEBHOOK_SECRET_OVERLAP_HOURS: z.coerce.number().int().min(0).max(30 * 24).default(24),
 });
 
 const apiSchema = sharedSchema.extend({
@@ -98,11 +111,26 @@ const workerSchema = sharedSchema.extend({
   WORKER_LOCK_DURATION_MS: positiveInt.default(15_000),
   /** How often each worker looks for stalled jobs (default: 5 s). */
   WORKER_STALLED_INTERVAL_MS: positiveInt.default(5_000),
+  /** How often one worker cleans up: expired job index entries, unused workspaces and transcripts (default: 10 min). */
+  JANITOR_INTERVAL_MS: positiveInt.default(10 * 60_000),
   /** Times a job may be recovered from a dead worker before it fails as worker_lost (default: 2). */
   WORKER_MAX_STALLED_COUNT: z.coerce.number().int().min(0).default(2),
+  /** Webhook deliveries one worker process makes at once (default: 10). */
+  WEBHOOK_CONCURRENCY: positiveInt.default(10),
+  /** A delivery succeeds on a 2xx answer within this time (default: 15 s). */
+  WEBHOOK_TIMEOUT_MS: positiveInt.default(15_000),
+  /** Largest webhook body; a job object larger than this is sent without its result, with a link (default: 256 KiB). */
+  WEBHOOK_MAX_BODY_BYTES: positiveInt.default(256 * 1024),
+  /** Job events a worker read but did not hand on (it died) are taken over after this long (default: 60 s). */
+  WEBHOOK_CLAIM_IDLE_MS: positiveInt.default(60_000),
 });
 
 export type SharedConfig = z.infer<typeof sharedSchema>;
+
+/** JOB_RETENTION_HOURS in whole seconds, as Redis expiries take them. */
+export const retentionSeconds = (config: Pick<SharedConfig, 'JOB_RETENTION_HOURS'>) => Math.max(1, Math.ceil(config.JOB_RETENTION_HOURS * 3600));
+/** SESSION_TTL_DAYS in whole seconds. */
+export const sessionTtlSeconds = (config: Pick<SharedConfig, 'SESSION_TTL_DAYS'>) => Math.max(1, Math.ceil(config.SESSION_TTL_DAYS * 86_400));
 
 /** The deployment's default tenant limits, from TENANT_* (limits.ts). */
 export function defaultTenantLimits(config: SharedConfig): import('./limits.js').EffectiveLimits {

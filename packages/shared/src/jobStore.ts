@@ -6,7 +6,7 @@
  */
 import type { Redis } from 'ioredis';
 import type { Keys } from './keys.js';
-import { uuidv7 } from './ids.js';
+import { uuidv7, uuidv7Floor } from './ids.js';
 import { JOB_EVENTS_CAP, SERVICE_EVENTS_CAP, type JobStatusEvent, type ServiceEventType } from './jobEvents.js';
 import type { JobRequest } from './jobRequest.js';
 import { FINAL_STATUSES, type AttemptRecord, type JobError, type JobResult, type JobStatus, type JobView } from './job.js';
@@ -147,6 +147,20 @@ export class JobStore {
     return job && job.tenant_id === tenantId ? job : null;
   }
 
+  /** Whether the job was this tenant's: its id is still in the tenant's index after the record expired. */
+  async wasTenantJob(id: string, tenantId: string): Promise<boolean> {
+    return (await this.redis.zscore(this.keys.tenantJobs(tenantId), id)) !== null;
+  }
+
+  /**
+   * Drops index entries of jobs created before `cutoffMs`. Ids are UUIDv7, ordered by
+   * creation time, so it is one lexicographic range removal: the index stays bounded.
+   */
+  async trimIndex(tenantId: string, cutoffMs: number): Promise<number> {
+    const bound = uuidv7Floor(cutoffMs);
+    return this.redis.zremrangebylex(this.keys.tenantJobs(tenantId), '-', `(${bound}`);
+  }
+
   /**
    * A tenant's jobs, newest first. Ids are UUIDv7, so the index is a sorted set with
    * every score 0 read in reverse lexicographic order, and the cursor is the last id.
@@ -168,11 +182,9 @@ export class JobStore {
         const id = ids[i]!;
         const record = records[i];
         last = id;
-        if (!record) {
-          // Expired under its retention: drop it from the index as we pass.
-          void this.redis.zrem(indexKey, id);
-          continue;
-        }
+        // Expired under its retention: its id stays in the index a while (see trimIndex)
+        // so that a GET can say "expired" rather than "not found".
+        if (!record) continue;
         if (options.status && record.status !== options.status) continue;
         data.push(toView(record));
         if (data.length === options.limit) break;

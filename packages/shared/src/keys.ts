@@ -53,6 +53,12 @@ export interface Keys {
   jobEventsChannel(): string;
   /** Service-wide stream of job.started and final events (webhook delivery reads it). */
   events(): string;
+  /** Held by the one worker cleaning up at a time. */
+  janitorLock(): string;
+  /** Every attempt to deliver a job's webhooks: a list of JSON (webhooks/deliveryLog.ts). */
+  webhookDeliveries(jobId: string): string;
+  /** Webhook URLs a tenant's receivers answered 410 Gone: a set; deliveries there stop. */
+  webhookDisabledUrls(tenantId: string): string;
 }
 
 export function createKeys(prefix: string): Keys {
@@ -85,5 +91,8 @@ export function createKeys(prefix: string): Keys {
     jobEvents: (id) => `${prefix}:job:${id}:events`,
     jobEventsChannel: () => `${prefix}:job-events`,
     events: () => `${prefix}:events`,
+    janitorLock: () => `${prefix}:janitor:lock`,
+    webhookDeliveries: (jobId) => `${prefix}:job:${jobId}:deliveries`,
+    webhookDisabledUrls: (tenantId) => `${prefix}:tenant:${tenantId}:webhook-disabled`,
   };
 }

@@ -36,8 +36,11 @@ export function jobsRouter(ctx: ApiContext): Router {
   async function findJob(req: Request): Promise<JobRecord> {
     const id = jobIdParam.safeParse(req.params.id);
     const job = id.success ? await ctx.jobs.getForTenant(id.data, req.tenant!.id) : null;
-    if (!job) throw notFound('job');
-    return job;
+    if (job) return job;
+    if (id.success && (await ctx.jobs.wasTenantJob(id.data, req.tenant!.id))) {
+      throw new HttpProblem(404, 'expired', `the job finished more than JOB_RETENTION_HOURS (${ctx.config.JOB_RETENTION_HOURS}) ago and was removed`);
+    }
+    throw notFound('job');
   }
 
   /**

@@ -7,7 +7,7 @@
  *
  * The job record and the request hold the prompt: log ids only.
  */
-import { mkdir } from 'node:fs/promises';
+import { mkdir, utimes } from 'node:fs/promises';
 import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
 import {
   tenantPaths,
@@ -152,6 +152,8 @@ export function createClaudeProcessor(deps: ClaudeProcessorDeps) {
       const paths = tenantPaths(config.DATA_DIR, record.tenant_id);
       const cwd = paths.workspace(workspaceId);
       await Promise.all([mkdir(cwd, { recursive: true }), mkdir(paths.home, { recursive: true }), mkdir(paths.configDir, { recursive: true })]);
+      // A conversation's workspace is in use: the janitor removes only long-unused ones.
+      await utimes(cwd, new Date(), new Date());
 
       log.info('running CLI');
       // Text events go out in order, one append after the other; a failed append (Redis

@@ -1,0 +1,95 @@
+/**
+ * Retention: finished jobs, their events and workspaces go after their time, and a GET
+ * of an expired job says so. JOB_RETENTION_HOURS is set to 2 seconds here.
+ */
+import { existsSync } from 'node:fs';
+import { mkdir, utimes, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { createLogger, tenantPaths } from '@claude-queue/shared';
+import { createClaudeWorker, type ClaudeWorker } from '../src/createWorker.js';
+import { Janitor, transcriptDir } from '../src/janitor.js';
+import { startTestApi, type TestApi } from '../../../test/support/apiServer.js';
+import { createTestEnv, waitFor, type TestEnv } from '../../../test/support/env.js';
+import { submitJob, waitForFinal } from '../../../test/support/jobs.js';
+
+const FAKE_CLAUDE = fileURLToPath(new URL('../../../test/support/fake-claude.mjs', import.meta.url));
+const RETENTION = { JOB_RETENTION_HOURS: String(2 / 3600), SESSION_TTL_DAYS: String(2 / 86_400) };
+
+let env: TestEnv;
+let api: TestApi;
+let worker: ClaudeWorker;
+let tenant: { id: string; api_key: string };
+
+beforeAll(async () => {
+  env = await createTestEnv();
+  api = await startTestApi(env.apiConfig(RETENTION));
+  worker = createClaudeWorker({
+    config: env.workerConfig({ ...RETENTION, CLAUDE_BIN: FAKE_CLAUDE }),
+    logger: createLogger('worker', 'silent'),
+    env: { PATH: process.env.PATH },
+  });
+  await worker.ready;
+  tenant = await api.createTenant('retention');
+});
+
+afterAll(async () => {
+  await worker?.close(1000);
+  await api?.close();
+  await env?.cleanup();
+});
+
+it('answers 404 expired for a finished job past its retention, and forgets its events', async () => {
+  const job = await submitJob(api, tenant.api_key, { prompt: 'short-lived' });
+  await waitForFinal(api, tenant.api_key, job.id);
+  expect(await api.ctx.redis.exists(api.ctx.keys.jobEvents(job.id))).toBe(1);
+
+  const expired = await waitFor(async () => {
+    const res = await api.request('GET', `/v1/jobs/${job.id}`, { key: tenant.api_key });
+    return res.status === 404 ? res : undefined;
+  }, 10_000, 'the job to expire');
+  expect(expired.body).toMatchObject({ code: 'expired' });
+  expect(await api.ctx.redis.exists(api.ctx.keys.jobEvents(job.id))).toBe(0);
+  // Another tenant learns nothing: for it the id simply doesn't exist.
+  const other = await api.createTenant('other');
+  expect((await api.request('GET', `/v1/jobs/${job.id}`, { key: other.api_key })).body.code).toBe('not_found');
+  // Listings skip it.
+  const list = await api.request('GET', '/v1/jobs', { key: tenant.api_key });
+  expect(list.body.data.map((j: { id: string }) => j.id)).not.toContain(job.id);
+});
+
+it('trims the job index and removes unused workspaces with their transcripts, keeping used ones', async () => {
+  const job = await submitJob(api, tenant.api_key, { prompt: 'leaves a workspace' });
+  await waitForFinal(api, tenant.api_key, job.id);
+  const paths = tenantPaths(env.dataDir, tenant.id);
+  const oldDir = paths.workspace(job.id);
+  const transcripts = transcriptDir(paths.configDir, oldDir);
+  await mkdir(transcripts, { recursive: true });
+  await writeFile(path.join(transcripts, 'session.jsonl'), '{}\n');
+  const longAgo = new Date(Date.now() - 60_000);
+  await utimes(oldDir, longAgo, longAgo);
+  const freshDir = paths.workspace('fresh-conversation');
+  await mkdir(freshDir, { recursive: true });
+
+  const janitor = new Janitor({
+    redis: api.ctx.redis,
+    keys: api.ctx.keys,
+    jobs: api.ctx.jobs,
+    dataDir: env.dataDir,
+    retentionSeconds: 2,
+    sessionTtlSeconds: 2,
+    intervalMs: 60_000,
+    logger: createLogger('janitor', 'silent'),
+  });
+  // Now: the workspace unused for a minute goes, with its transcripts; the fresh one stays.
+  expect((await janitor.run()).workspaces).toBeGreaterThanOrEqual(1);
+  expect(existsSync(oldDir)).toBe(false);
+  expect(existsSync(transcripts)).toBe(false);
+  expect(existsSync(freshDir)).toBe(true);
+  expect(await api.ctx.jobs.wasTenantJob(job.id, tenant.id)).toBe(true);
+
+  // As if a minute had passed: index entries older than twice the retention go too.
+  expect((await janitor.run(Date.now() + 60_000)).indexEntries).toBeGreaterThanOrEqual(1);
+  expect(await api.ctx.jobs.wasTenantJob(job.id, tenant.id)).toBe(false);
+});
