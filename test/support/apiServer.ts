@@ -2,7 +2,7 @@
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { createApp, createApiContext, type ApiContext } from '@claude-queue/api';
-import { createLogger, waitForRedis, type ApiConfig } from '@claude-queue/shared';
+import { createLogger, waitForRedis, type ApiConfig, type Logger } from '@claude-queue/shared';
 import { ADMIN_TOKEN } from './env.js';
 
 export interface TestApi {
@@ -13,8 +13,8 @@ export interface TestApi {
   close(): Promise<void>;
 }
 
-export async function startTestApi(config: ApiConfig, options: { waitForRedis?: boolean } = {}): Promise<TestApi> {
-  const ctx = createApiContext(config, createLogger('api', config.LOG_LEVEL));
+export async function startTestApi(config: ApiConfig, options: { waitForRedis?: boolean; logger?: Logger } = {}): Promise<TestApi> {
+  const ctx = createApiContext(config, options.logger ?? createLogger('api', config.LOG_LEVEL));
   // The API fails fast while Redis is away: don't let a test's first request race the connect.
   if (options.waitForRedis !== false) await waitForRedis(ctx.redis);
   const server: Server = await new Promise((resolve) => {

@@ -1,4 +1,10 @@
-import { pino, type Logger } from 'pino';
+/**
+ * pino JSON logs on stdout, one line per event; a short human format when stdout is a
+ * terminal (someone is reading, not a log collector). Redaction is the backstop: code
+ * logs ids, never prompts, results, keys or credentials.
+ */
+import { Writable } from 'node:stream';
+import { pino, type DestinationStream, type Logger } from 'pino';
 
 /**
  * Paths redacted from every log line. Job data, requests and results hold prompts and
@@ -22,7 +28,43 @@ export const REDACT_PATHS = [
   'CLAUDE_CODE_OAUTH_TOKEN',
 ];
 
-export function createLogger(name: string, level: string): Logger {
-  return pino({ name, level, redact: { paths: REDACT_PATHS, censor: '[redacted]' } });
+const LEVELS: Record<number, string> = { 10: 'TRACE', 20: 'DEBUG', 30: 'INFO', 40: 'WARN', 50: 'ERROR', 60: 'FATAL' };
+const OMIT = new Set(['level', 'time', 'pid', 'hostname', 'name', 'msg']);
+
+/** One JSON log line as `12:34:56 INFO  api: msg key=value …`. */
+export function formatPretty(line: string): string {
+  let o: Record<string, unknown>;
+  try {
+    o = JSON.parse(line) as Record<string, unknown>;
+  } catch {
+    return line;
+  }
+  const time = new Date(Number(o.time)).toISOString().slice(11, 19);
+  const level = (LEVELS[Number(o.level)] ?? String(o.level)).padEnd(5);
+  const rest = Object.entries(o)
+    .filter(([k]) => !OMIT.has(k))
+    .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
+    .join(' ');
+  return `${time} ${level} ${String(o.name)}: ${String(o.msg ?? '')}${rest ? ` ${rest}` : ''}\n`;
+}
+
+function prettyStdout(): DestinationStream {
+  return new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      for (const line of chunk.toString('utf8').split('\n')) if (line) process.stdout.write(formatPretty(line));
+      done();
+    },
+  });
+}
+
+export interface LoggerOptions {
+  /** Where lines go (default: stdout, pretty when it is a terminal). */
+  destination?: DestinationStream;
+}
+
+export function createLogger(name: string, level: string, options: LoggerOptions = {}): Logger {
+  const destination = options.destination ?? (process.stdout.isTTY ? prettyStdout() : undefined);
+  const settings = { name, level, redact: { paths: REDACT_PATHS, censor: '[redacted]' } };
+  return destination ? pino(settings, destination) : pino(settings);
 }
 export type { Logger };
