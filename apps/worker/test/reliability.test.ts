@@ -3,13 +3,13 @@
  * mid-job, graceful shutdown, a lost lock. Worker processes run the fake `claude`
  * (test/support/fake-claude.mjs), which can hang on cue and reports its pid.
  */
-import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { tenantPaths } from '@claude-queue/shared';
 import { startTestApi, type TestApi } from '../../../test/support/apiServer.js';
+import { isAlive } from '../../../test/support/processes.js';
 import { createTestEnv, waitFor, type TestEnv } from '../../../test/support/env.js';
 import { submitJob, waitForFinal } from '../../../test/support/jobs.js';
 import { startWorkerProcess, type WorkerProcess } from '../../../test/support/workerProcess.js';
@@ -65,14 +65,6 @@ async function cliPid(jobId: string): Promise<number> {
   }, 10_000, `the CLI of job ${jobId} to start`);
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-}
 
 async function getJob(id: string) {
   return (await api.request('GET', `/v1/jobs/${id}`, { key: tenant.api_key })).body;

@@ -3,7 +3,6 @@
  * for what the real CLI won't do on cue: crash, hang, print garbage. The real CLI's
  * path is covered end to end in test/e2e.
  */
-import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -11,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger, tenantPaths } from '@claude-queue/shared';
 import { createClaudeWorker, type ClaudeWorker } from '../src/createWorker.js';
 import { startTestApi, type TestApi } from '../../../test/support/apiServer.js';
+import { isAlive } from '../../../test/support/processes.js';
 import { createTestEnv, type TestEnv } from '../../../test/support/env.js';
 import { submitJob, waitForFinal } from '../../../test/support/jobs.js';
 
@@ -66,15 +66,6 @@ async function fakeCall(tenantId: string, workspaceId: string): Promise<FakeCall
   return JSON.parse(await readFile(path.join(workspaceOf(tenantId, workspaceId), 'fake-claude-call.json'), 'utf8'));
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  // A zombie waiting for its reaper has ended too.
-  return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-}
 
 describe('worker with the fake CLI', () => {
   it('runs a job in its own workspace, prompt on stdin, and records the result', async () => {
