@@ -41,6 +41,8 @@ export function createJobRequestSchema(limits: JobRequestLimits) {
       .refine((m) => limits.allowedPermissionModes.includes(m), {
         message: `is not allowed by this deployment (allowed: ${limits.allowedPermissionModes.join(', ')})`,
       })
+      // The refine is invisible to JSON Schema: the OpenAPI document shows only the allowed modes.
+      .meta({ enum: [...limits.allowedPermissionModes] })
       .optional(),
     mcp_config: z
       .strictObject({ mcpServers: z.record(z.string(), z.record(z.string(), z.unknown())) }, {
