@@ -116,6 +116,13 @@ const badInputs: BadInput[] = [
   { name: 'mcp_config without mcpServers', body: { prompt: 'hi', mcp_config: {} }, expected: invalid('mcp_config.mcpServers') },
   { name: 'mcp_config a string', body: { prompt: 'hi', mcp_config: '{"mcpServers":{}}' }, expected: invalid('mcp_config') },
   { name: 'json_schema an array', body: { prompt: 'hi', json_schema: [{ type: 'object' }] }, expected: invalid('json_schema') },
+  // The SSRF guard is on (WEBHOOK_ALLOW_PRIVATE is off): what is knowable at submit is refused.
+  { name: 'webhook_url not http(s)', body: { prompt: 'hi', webhook_url: 'ftp://example.com/hook' }, expected: invalid('webhook_url') },
+  { name: 'webhook_url to loopback', body: { prompt: 'hi', webhook_url: 'http://127.0.0.1:9/hook' }, expected: invalid('webhook_url') },
+  { name: 'webhook_url to the metadata address', body: { prompt: 'hi', webhook_url: 'http://169.254.169.254/latest' }, expected: invalid('webhook_url') },
+  { name: 'webhook_url to IPv4-mapped loopback', body: { prompt: 'hi', webhook_url: 'http://[::ffff:127.0.0.1]/hook' }, expected: invalid('webhook_url') },
+  { name: 'webhook_url to a name of loopback', body: { prompt: 'hi', webhook_url: 'http://localhost:9/hook' }, expected: invalid('webhook_url') },
+  { name: 'webhook_events unknown', body: { prompt: 'hi', webhook_events: ['job.exploded'] }, expected: invalid('webhook_events.0') },
 ];
 
 describe('POST /v1/jobs refuses', () => {

@@ -2,6 +2,7 @@
 import { Router, type Request, type Response } from 'express';
 import { z } from 'zod';
 import {
+  checkWebhookUrl,
   DEFAULT_PRIORITY,
   FINAL_STATUSES,
   JOB_STATUSES,
@@ -116,6 +117,14 @@ export function jobsRouter(ctx: ApiContext): Router {
       throw new HttpProblem(400, 'invalid_request', 'Idempotency-Key must be 1 to 255 printable ASCII characters', {
         errors: [{ field: 'Idempotency-Key', message: 'invalid' }],
       });
+    }
+    if (request.webhook_url) {
+      // Refused now when it can be known (an IP literal, or a name with only blocked
+      // addresses); the delivery checks the address it connects to again.
+      const check = await checkWebhookUrl(request.webhook_url, { allowPrivate: ctx.config.WEBHOOK_ALLOW_PRIVATE });
+      if (!check.ok) {
+        throw new HttpProblem(400, 'invalid_request', `webhook_url: ${check.reason}`, { errors: [{ field: 'webhook_url', message: check.reason }] });
+      }
     }
     if (request.session_id && !(await ctx.sessions.getForTenant(request.session_id, tenant.id))) {
       throw new HttpProblem(404, 'session_not_found', 'no session with this session_id for this tenant', {
