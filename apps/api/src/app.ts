@@ -8,6 +8,7 @@ import { errorHandler, notFoundHandler } from './middleware/errorHandler.js';
 import { jsonBody } from './middleware/jsonBody.js';
 import { requestRate } from './middleware/requestRate.js';
 import { adminTenantsRouter } from './routes/adminTenants.js';
+import { deliveriesRouter } from './routes/deliveries.js';
 import { healthRouter } from './routes/health.js';
 import { jobsRouter } from './routes/jobs.js';
 import { usageRouter } from './routes/usage.js';
@@ -40,6 +41,9 @@ export function createApp(ctx: ApiContext): Express {
   const body = jsonBody(ctx.config.MAX_BODY_BYTES);
   app.use('/v1/admin/tenants', requireAdmin(ctx.config.ADMIN_TOKEN), body, adminTenantsRouter(ctx));
   const tenantAuth = [requireTenant(ctx.tenants), requestRate(ctx)];
+  // Its own mount on the deliveries path, ahead of the jobs router: a request passes
+  // auth and the request rate once.
+  app.use('/v1/jobs/:id/deliveries', tenantAuth, body, deliveriesRouter(ctx));
   app.use('/v1/jobs', tenantAuth, body, jobsRouter(ctx));
   app.use('/v1/usage', tenantAuth, usageRouter(ctx));
 

@@ -4,6 +4,10 @@
  */
 import {
   createClaudeQueue,
+  createWebhookQueue,
+  DeliveryLog,
+  WebhookSecrets,
+  type WebhookQueue,
   createJobRequestSchema,
   createKeys,
   createRedis,
@@ -43,6 +47,12 @@ export interface ApiContext {
   jobRequestSchema: ReturnType<typeof createJobRequestSchema>;
   /** SECRETS_KEY, parsed at start (a malformed one stops the process); null when unset. */
   secretsKey: SecretsKey | null;
+  /** Tenants' webhook signing secrets (rotation). */
+  webhookSecrets: WebhookSecrets;
+  /** Every webhook delivery attempt, per job. */
+  deliveries: DeliveryLog;
+  /** Producer of the webhooks queue (redeliveries). */
+  webhookQueue: WebhookQueue;
   close(): Promise<void>;
 }
 
@@ -55,6 +65,9 @@ export function createApiContext(config: ApiConfig, logger: Logger): ApiContext 
   // A subscriber connection queues its SUBSCRIBE until Redis answers and resubscribes by itself.
   const watcher = new JobWatcher(createRedis(config.REDIS_URL, 'worker'), keys, logger);
   queue.on('error', (err) => logger.warn({ err: { message: err.message } }, 'queue error'));
+  const webhookQueue = createWebhookQueue(redis, keys);
+  webhookQueue.on('error', (err) => logger.warn({ err: { message: err.message } }, 'queue error'));
+  const secretsKey = secretsKeyFromConfig(config);
   return {
     config,
     logger,
@@ -73,8 +86,12 @@ export function createApiContext(config: ApiConfig, logger: Logger): ApiContext 
       timeoutMaxMs: config.JOB_TIMEOUT_MAX_MS,
       allowedPermissionModes: config.ALLOWED_PERMISSION_MODES,
     }),
-    secretsKey: secretsKeyFromConfig(config),
+    secretsKey,
+    webhookSecrets: new WebhookSecrets(redis, keys, secretsKey),
+    deliveries: new DeliveryLog(redis, keys, retentionSeconds(config)),
+    webhookQueue,
     async close() {
+      await webhookQueue.close();
       watcher.close();
       await queue.close();
       redis.disconnect();

@@ -54,6 +54,7 @@ describe('tenants', () => {
       limits: { max_concurrency: 2, rate: { max: 10, per_seconds: 60 } },
       created_at: expect.any(String),
       disabled: false,
+      webhook_secret: expect.stringMatching(/^whsec_[A-Za-z0-9+/]{43}=$/),
     });
 
     const shown = await admin('GET', `/${res.body.id}`);
@@ -67,8 +68,11 @@ describe('tenants', () => {
       effective_limits: { ...DEFAULTS, max_concurrency: 2, rate: { max: 10, per_seconds: 60 } },
       has_credentials: false,
       key_count: 1,
+      webhook_url: null,
+      webhook_disabled_urls: [],
     });
     expect(JSON.stringify(shown.body)).not.toContain(res.body.api_key);
+    expect(JSON.stringify(shown.body)).not.toContain(res.body.webhook_secret);
   });
 
   it('stores limits as the JSON of the overrides and disabled as 0/1, where the scheduler reads them', async () => {

@@ -30,6 +30,7 @@ import { Janitor } from './janitor.js';
 import type { ClaudeRunner } from './claude/runner.js';
 import { JobFailedError } from './queues/claude/jobFailedError.js';
 import { ABORT_REASONS, createClaudeProcessor } from './queues/claude/processor.js';
+import { startWebhookDelivery } from './queues/webhooks/startWebhookDelivery.js';
 
 export interface ClaudeWorkerOptions {
   config: WorkerConfig;
@@ -200,7 +201,10 @@ export function createClaudeWorker(options: ClaudeWorkerOptions): ClaudeWorker {
     if (channel === keys.dispatchChannel()) return dispatcher.poke();
     if (worker.cancelJob(message, ABORT_REASONS.canceled)) logger.info({ job_id: message }, 'cancel requested');
   });
+  // Webhook delivery has its own connections, queue and Worker (queues/webhooks).
+  const webhooks = startWebhookDelivery({ config, logger });
   const ready = Promise.all([
+    webhooks.ready,
     worker.waitUntilReady(),
     queueEvents.waitUntilReady(),
     subscriber.subscribe(keys.cancelChannel(), keys.dispatchChannel()),
@@ -223,6 +227,7 @@ export function createClaudeWorker(options: ClaudeWorkerOptions): ClaudeWorker {
       }, graceMs);
       await closing;
       clearTimeout(deadline);
+      await webhooks.close();
       await queueEvents.close();
       await producer.close();
       eventsConnection.disconnect();

@@ -6,6 +6,8 @@ import type { DefaultJobOptions } from 'bullmq';
 
 /** The backoff type whose delay the worker's `backoffStrategy` computes per error class. */
 export const CLASSIFIED_BACKOFF = 'classified';
+/** The backoff type of webhook deliveries: WEBHOOK_RETRY_SCHEDULE_MS and Retry-After (apps/worker/src/queues/webhooks). */
+export const WEBHOOK_BACKOFF = 'webhook-schedule';
 
 export interface QueueSpec {
   /** BullMQ queue name. */
@@ -29,6 +31,22 @@ export const catalog = {
       // decided by the worker from the error's class (apps/worker/src/queues/claude/retryPolicy.ts).
       attempts: 1,
       backoff: { type: CLASSIFIED_BACKOFF },
+    },
+  },
+  /**
+   * One job event delivered to a webhook URL, on its own queue so a slow receiver
+   * never holds a CLI slot. The BullMQ id is the delivery id (webhookQueue.ts).
+   */
+  webhooks: {
+    queue: 'webhooks',
+    jobName: 'deliver',
+    defaultJobOptions: {
+      removeOnComplete: { age: 24 * 3600, count: 10_000 },
+      removeOnFail: { age: 7 * 24 * 3600, count: 10_000 },
+      // Attempts come from WEBHOOK_RETRY_SCHEDULE_MS at enqueue; the delay before each
+      // retry from the schedule and the receiver's Retry-After.
+      attempts: 1,
+      backoff: { type: WEBHOOK_BACKOFF },
     },
   },
 } as const satisfies Record<string, QueueSpec>;

@@ -4,19 +4,22 @@
  * is cached: a revoked key or a disabled tenant is refused on its very next request.
  *
  * Redis layout (keys.ts):
- * - tenant(id): hash {id, name, created_at, disabled "0"/"1", limits, credentials?}.
+ * - tenant(id): hash {id, name, created_at, disabled "0"/"1", limits, credentials?,
+ *   webhook_url?, webhook_secrets (webhooks/webhookSecrets.ts)}.
  *   `limits` is the JSON of the tenant's overrides (limits.ts: absent = the deployment's
  *   default, null = unlimited); the scheduler's Lua reads that field directly.
  *   `credentials` is the tenant's own model credential, sealed (secrets.ts).
  * - apiKey(sha256): JSON {tenant_id, key_id}.
  * - tenantKeys(tenant): hash key id → JSON {id, prefix, created_at, hash}.
  * - tenantKeysLastUsed(tenant): hash key id → ISO time of its latest request.
+ * - webhookDisabledUrls(tenant): set of webhook URLs whose receiver answered 410 Gone.
  */
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Keys } from './keys.js';
 import type { TenantLimits } from './limits.js';
 import { decryptSecret, encryptSecret, SecretsError, type SecretsKey } from './secrets.js';
+import { newWebhookSecret, WEBHOOK_SECRETS_FIELD } from './webhooks/webhookSecrets.js';
 
 export interface Tenant {
   id: string;
@@ -29,6 +32,10 @@ export interface Tenant {
   has_credentials: boolean;
   /** Live API keys. */
   key_count: number;
+  /** Where the tenant's jobs' events go when a job names no `webhook_url`. */
+  webhook_url: string | null;
+  /** URLs that answered 410 Gone: nothing more is sent there until an admin clears them. */
+  webhook_disabled_urls: string[];
 }
 
 export interface CreatedTenant {
@@ -39,6 +46,8 @@ export interface CreatedTenant {
   limits: TenantLimits;
   created_at: string;
   disabled: false;
+  /** The secret that signs the tenant's webhooks (`whsec_…`); shown once, like the key. */
+  webhook_secret: string;
 }
 
 /** An API key as anyone may see it: never the key, never its hash. */
@@ -71,6 +80,15 @@ export interface TenantUpdate {
   disabled?: boolean;
   /** Replaces the tenant's credential; null removes it. */
   credentials?: TenantCredentials | null;
+  /** The default webhook URL; null removes it. Setting a URL also takes it off the disabled list. */
+  webhook_url?: string | null;
+  /** Replaces the list of disabled webhook URLs ([] enables them all again). */
+  webhook_disabled_urls?: string[];
+}
+
+export interface CreateTenantOptions {
+  /** Seals the webhook secret at rest; without it, the secret is stored as is. */
+  secretsKey?: SecretsKey | null;
 }
 
 export interface Authenticated {
@@ -120,22 +138,31 @@ export class TenantStore {
     private readonly keys: Keys,
   ) {}
 
-  async create(name: string, limits: TenantLimits = {}, now = new Date()): Promise<CreatedTenant> {
+  async create(name: string, limits: TenantLimits = {}, now = new Date(), options: CreateTenantOptions = {}): Promise<CreatedTenant> {
     const id = randomUUID();
     const created_at = now.toISOString();
     const key = newKey(now);
+    const webhook = newWebhookSecret(id, options.secretsKey ?? null, now.getTime());
     await this.redis
       .multi()
-      .hset(this.keys.tenant(id), { id, name, created_at, disabled: '0', limits: JSON.stringify(limits) })
+      .hset(this.keys.tenant(id), {
+        id,
+        name,
+        created_at,
+        disabled: '0',
+        limits: JSON.stringify(limits),
+        [WEBHOOK_SECRETS_FIELD]: JSON.stringify([webhook.stored]),
+      })
       .zadd(this.keys.tenantIndex(), now.getTime(), id)
       .set(this.keys.apiKey(key.stored.hash), JSON.stringify({ tenant_id: id, key_id: key.stored.id }))
       .hset(this.keys.tenantKeys(id), key.stored.id, JSON.stringify(key.stored))
       .exec();
-    return { id, name, api_key: key.apiKey, limits, created_at, disabled: false };
+    return { id, name, api_key: key.apiKey, limits, created_at, disabled: false, webhook_secret: webhook.secret };
   }
 
   async get(id: string): Promise<Tenant | null> {
-    const [hash, count] = await this.redis.multi().hgetall(this.keys.tenant(id)).hlen(this.keys.tenantKeys(id)).exec() ?? [];
+    const [hash, count, disabledUrls] =
+      (await this.redis.multi().hgetall(this.keys.tenant(id)).hlen(this.keys.tenantKeys(id)).smembers(this.keys.webhookDisabledUrls(id)).exec()) ?? [];
     const h = hash?.[1] as Record<string, string> | undefined;
     if (!h?.id) return null;
     return {
@@ -146,6 +173,8 @@ export class TenantStore {
       limits: h.limits ? (JSON.parse(h.limits) as TenantLimits) : {},
       has_credentials: Boolean(h.credentials),
       key_count: Number(count?.[1] ?? 0),
+      webhook_url: h.webhook_url ?? null,
+      webhook_disabled_urls: ((disabledUrls?.[1] as string[] | undefined) ?? []).sort(),
     };
   }
 
@@ -168,8 +197,28 @@ export class TenantStore {
       if (!secretsKey) throw new SecretsKeyMissingError();
       set.credentials = encryptSecret(JSON.stringify(update.credentials), secretsKey, id);
     }
+    if (update.webhook_url === null) remove.push('webhook_url');
+    else if (update.webhook_url !== undefined) set.webhook_url = update.webhook_url;
     const ok = await this.redis.eval(UPDATE, 1, this.keys.tenant(id), remove.join(','), ...Object.entries(set).flat());
-    return ok === 1;
+    if (ok !== 1) return false;
+    // After the hash: an update of a tenant that does not exist must not leave a set behind.
+    const disabled = this.keys.webhookDisabledUrls(id);
+    if (update.webhook_disabled_urls !== undefined) {
+      const m = this.redis.multi().del(disabled);
+      if (update.webhook_disabled_urls.length) m.sadd(disabled, ...update.webhook_disabled_urls);
+      await m.exec();
+    }
+    if (typeof update.webhook_url === 'string') await this.redis.srem(disabled, update.webhook_url);
+    return true;
+  }
+
+  /** Stops deliveries to a URL for this tenant (its receiver answered 410 Gone). */
+  async disableWebhookUrl(tenantId: string, url: string): Promise<void> {
+    await this.redis.sadd(this.keys.webhookDisabledUrls(tenantId), url);
+  }
+
+  async isWebhookUrlDisabled(tenantId: string, url: string): Promise<boolean> {
+    return (await this.redis.sismember(this.keys.webhookDisabledUrls(tenantId), url)) === 1;
   }
 
   /**

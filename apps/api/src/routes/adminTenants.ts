@@ -1,11 +1,18 @@
 /**
  * /v1/admin/tenants (ADMIN_TOKEN): tenants, their limits, their own model credential,
- * their API keys and their usage. A key is shown once, when it is made; a credential
- * is never shown at all (only `has_credentials`).
+ * their API keys, their webhook settings and their usage. A key or a webhook secret is
+ * shown once, when it is made; a credential is never shown at all (only `has_credentials`).
  */
 import { Router } from 'express';
 import { z } from 'zod';
-import { defaultTenantLimits, resolveLimits, SecretsKeyMissingError, tenantLimitsSchema, type Tenant } from '@claude-queue/shared';
+import {
+  checkWebhookUrl,
+  defaultTenantLimits,
+  resolveLimits,
+  SecretsKeyMissingError,
+  tenantLimitsSchema,
+  type Tenant,
+} from '@claude-queue/shared';
 import type { ApiContext } from '../context.js';
 import { HttpProblem, notFound } from '../problem.js';
 import { parseUsageRange, readUsage } from './usage.js';
@@ -30,6 +37,10 @@ export const updateTenantBody = z.strictObject({
     })
     .nullable()
     .optional(),
+  /** Where the tenant's jobs' events go when a job names no `webhook_url`; null removes it (and setting it re-enables it after a 410). */
+  webhook_url: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).max(2048).nullable().optional(),
+  /** Replaces the URLs disabled by a 410 answer: `[]` enables them all again. */
+  webhook_disabled_urls: z.array(z.string().max(2048)).max(1000).optional(),
 });
 
 export function adminTenantsRouter(ctx: ApiContext): Router {
@@ -44,6 +55,8 @@ export function adminTenantsRouter(ctx: ApiContext): Router {
     effective_limits: resolveLimits(t.limits, defaults),
     has_credentials: t.has_credentials,
     key_count: t.key_count,
+    webhook_url: t.webhook_url,
+    webhook_disabled_urls: t.webhook_disabled_urls,
   });
   const findTenant = async (id: string) => {
     const tenant = await ctx.tenants.get(id);
@@ -53,7 +66,7 @@ export function adminTenantsRouter(ctx: ApiContext): Router {
 
   router.post('/', async (req, res) => {
     const { name, limits } = createTenantBody.parse(req.body ?? {});
-    const tenant = await ctx.tenants.create(name, limits);
+    const tenant = await ctx.tenants.create(name, limits, new Date(), { secretsKey: ctx.secretsKey });
     req.log.info({ tenant_id: tenant.id }, 'tenant created');
     res.status(201).location(`/v1/admin/tenants/${tenant.id}`).json(tenant);
   });
@@ -68,6 +81,13 @@ export function adminTenantsRouter(ctx: ApiContext): Router {
 
   router.patch('/:id', async (req, res) => {
     const body = updateTenantBody.parse(req.body ?? {});
+    if (body.webhook_url) {
+      // The same rule as a job's own webhook_url at submit (ssrf.ts).
+      const check = await checkWebhookUrl(body.webhook_url, { allowPrivate: ctx.config.WEBHOOK_ALLOW_PRIVATE });
+      if (!check.ok) {
+        throw new HttpProblem(400, 'invalid_request', `webhook_url: ${check.reason}`, { errors: [{ field: 'webhook_url', message: check.reason }] });
+      }
+    }
     const { credentials, ...rest } = body;
     const update = {
       ...rest,
@@ -91,6 +111,17 @@ export function adminTenantsRouter(ctx: ApiContext): Router {
     // What changed, never the values: a credential must not reach the log.
     req.log.info({ tenant_id: req.params.id, changed: Object.keys(body) }, 'tenant updated');
     res.json(view(await findTenant(req.params.id)));
+  });
+
+  /**
+   * A new webhook secret, shown once. The ones it replaces keep signing beside it for
+   * WEBHOOK_SECRET_OVERLAP_HOURS, so receivers can switch without missing a delivery.
+   */
+  router.post('/:id/webhook-secret', async (req, res) => {
+    const rotated = await ctx.webhookSecrets.rotate(req.params.id, ctx.config.WEBHOOK_SECRET_OVERLAP_HOURS * 3600 * 1000);
+    if (!rotated) throw notFound('tenant');
+    req.log.info({ tenant_id: req.params.id }, 'webhook secret rotated');
+    res.status(201).json(rotated);
   });
 
   router.post('/:id/keys', async (req, res) => {

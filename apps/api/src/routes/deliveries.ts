@@ -1,0 +1,81 @@
+/**
+ * /v1/jobs/{id}/deliveries: a job's webhook delivery attempts, and sending its events
+ * again. Mounted on that path in app.ts (the router reads `:id` with mergeParams), so
+ * the jobs router needs no route of its own for it.
+ */
+import { randomUUID } from 'node:crypto';
+import { Router, type Request } from 'express';
+import { z } from 'zod';
+import {
+  enqueueWebhookDelivery,
+  FINAL_STATUSES,
+  wantsWebhookEvent,
+  webhookUrlFor,
+  type JobRecord,
+  type ServiceEventType,
+  type WebhookDeliveryPayload,
+} from '@claude-queue/shared';
+import type { ApiContext } from '../context.js';
+import { HttpProblem, notFound } from '../problem.js';
+
+const jobIdParam = z.uuid();
+
+export function deliveriesRouter(ctx: ApiContext): Router {
+  const router = Router({ mergeParams: true });
+
+  async function findJob(req: Request): Promise<JobRecord> {
+    const id = jobIdParam.safeParse((req.params as { id?: string }).id);
+    const job = id.success ? await ctx.jobs.getForTenant(id.data, req.tenant!.id) : null;
+    if (!job) throw notFound('job');
+    return job;
+  }
+
+  router.get('/', async (req, res) => {
+    const job = await findJob(req);
+    res.json({ data: await ctx.deliveries.list(job.id) });
+  });
+
+  /**
+   * Sends the job's events again: each with its original webhook-id (receivers dedupe
+   * on it) as a new delivery with attempts of its own. The events are those already
+   * attempted and those the job has had so far (its latest start, its ending) that
+   * it asks for; 409 when there is nowhere to send them.
+   */
+  router.post('/redeliver', async (req, res) => {
+    const job = await findJob(req);
+    const tenant = await ctx.tenants.get(job.tenant_id);
+    if (!webhookUrlFor(job, tenant?.webhook_url ?? null)) {
+      throw new HttpProblem(409, 'webhook_not_configured', 'neither the job nor its tenant has a webhook_url');
+    }
+    const redelivery = randomUUID();
+    const sent: Array<{ id: string; type: ServiceEventType }> = [];
+    for (const event of await eventsOf(job)) {
+      const id = await enqueueWebhookDelivery(ctx.webhookQueue, event, { retryScheduleMs: ctx.config.WEBHOOK_RETRY_SCHEDULE_MS, redelivery });
+      sent.push({ id, type: event.type });
+    }
+    req.log.info({ job_id: job.id, tenant_id: job.tenant_id, events: sent.length }, 'webhook redelivery requested');
+    res.status(202).json({ data: sent });
+  });
+
+  /** The job's events worth sending again, one per delivery id, oldest first. */
+  async function eventsOf(job: JobRecord): Promise<WebhookDeliveryPayload[]> {
+    const events = new Map<string, WebhookDeliveryPayload>();
+    const add = (type: ServiceEventType, jobAttempt: number, at: string | null) => {
+      const key = type === 'job.started' ? `${type}.${jobAttempt}` : type;
+      if (!events.has(key)) events.set(key, { tenantId: job.tenant_id, jobId: job.id, type, jobAttempt, eventAt: at ? Date.parse(at) : Date.now() });
+    };
+    if (job.started_at && job.attempts > 0 && wantsWebhookEvent(job, 'job.started')) add('job.started', job.attempts, job.started_at);
+    const final = FINAL_STATUSES.includes(job.status) ? (`job.${job.status}` as ServiceEventType) : null;
+    if (final && wantsWebhookEvent(job, final)) add(final, job.attempts, job.finished_at);
+    // Earlier starts (a retried job) are known from their deliveries only; their first
+    // attempt's time stands in for the event's.
+    for (const attempt of await ctx.deliveries.list(job.id)) {
+      // A delivery id is `<job>.<type>` or `<job>.job.started.<attempt>` (webhookTarget.ts).
+      const jobAttempt = attempt.type === 'job.started' ? Number(attempt.id.split('.').pop()) : job.attempts;
+      add(attempt.type, jobAttempt, attempt.at);
+    }
+    return [...events.values()].sort((a, b) => a.eventAt - b.eventAt);
+  }
+
+  return router;
+}

@@ -1,0 +1,112 @@
+/**
+ * Webhook delivery in a worker process: the event consumer turns job events into
+ * delivery jobs on the `webhooks` queue, and a BullMQ Worker of its own delivers them,
+ * apart from the claude Worker so a slow receiver never holds a CLI slot. Every worker
+ * process runs both; the consumer group and the delivery ids keep each event to one
+ * delivery however many there are.
+ */
+import { Worker } from 'bullmq';
+import {
+  catalog,
+  createKeys,
+  createRedis,
+  createWebhookQueue,
+  DeliveryLog,
+  enqueueWebhookDelivery,
+  JobStore,
+  retentionSeconds,
+  secretsKeyFromConfig,
+  TenantStore,
+  wantsWebhookEvent,
+  webhookUrlFor,
+  WebhookSecrets,
+  type Logger,
+  type ServiceEvent,
+  type WebhookDeliveryPayload,
+  type WorkerConfig,
+} from '@claude-queue/shared';
+import { DeliveryFailedError } from './deliveryFailedError.js';
+import { EventConsumer } from './eventConsumer.js';
+import { createWebhookProcessor } from './processor.js';
+import { webhookRetryDelayMs } from './retrySchedule.js';
+
+export interface WebhookDeliveryOptions {
+  config: WorkerConfig;
+  logger: Logger;
+}
+
+export interface WebhookDelivery {
+  /** Resolves when events are read and deliveries taken. */
+  ready: Promise<void>;
+  /** Stops reading events, lets deliveries in flight end (each within WEBHOOK_TIMEOUT_MS), closes every connection. */
+  close(): Promise<void>;
+}
+
+export function startWebhookDelivery({ config, logger: parent }: WebhookDeliveryOptions): WebhookDelivery {
+  const logger = parent.child({ component: 'webhooks' });
+  const keys = createKeys(config.QUEUE_PREFIX);
+  const connection = createRedis(config.REDIS_URL, 'worker');
+  const store = createRedis(config.REDIS_URL, 'worker');
+  const reader = createRedis(config.REDIS_URL, 'worker');
+  for (const conn of [connection, store, reader]) {
+    conn.on('error', (err: Error) => logger.warn({ err: { message: err.message } }, 'redis connection error'));
+  }
+  const jobs = new JobStore(store, keys, retentionSeconds(config));
+  const tenants = new TenantStore(store, keys);
+  const queue = createWebhookQueue(store, keys);
+  queue.on('error', (err) => logger.warn({ err: { message: err.message } }, 'queue error'));
+
+  /** Enqueues the event's delivery if its job wants it and has somewhere to send it. */
+  async function handle(event: ServiceEvent, occurredAtMs: number): Promise<void> {
+    const record = await jobs.get(event.job_id);
+    if (!record || !wantsWebhookEvent(record, event.type)) return;
+    const tenantDefault = record.request.webhook_url ? null : ((await tenants.get(record.tenant_id))?.webhook_url ?? null);
+    if (!webhookUrlFor(record, tenantDefault)) return;
+    const payload = { tenantId: record.tenant_id, jobId: record.id, type: event.type, jobAttempt: event.attempt, eventAt: occurredAtMs };
+    await enqueueWebhookDelivery(queue, payload, { retryScheduleMs: config.WEBHOOK_RETRY_SCHEDULE_MS });
+  }
+
+  const consumer = new EventConsumer({ reader, redis: store, keys, handle, claimIdleMs: config.WEBHOOK_CLAIM_IDLE_MS, logger });
+
+  const worker = new Worker<WebhookDeliveryPayload>(
+    catalog.webhooks.queue,
+    createWebhookProcessor({
+      jobs,
+      tenants,
+      secrets: new WebhookSecrets(store, keys, secretsKeyFromConfig(config)),
+      deliveries: new DeliveryLog(store, keys, retentionSeconds(config)),
+      logger,
+      timeoutMs: config.WEBHOOK_TIMEOUT_MS,
+      maxBodyBytes: config.WEBHOOK_MAX_BODY_BYTES,
+      allowPrivate: config.WEBHOOK_ALLOW_PRIVATE,
+    }),
+    {
+      connection,
+      prefix: keys.bullPrefix,
+      concurrency: config.WEBHOOK_CONCURRENCY,
+      settings: {
+        backoffStrategy: (failures, _type, err) =>
+          webhookRetryDelayMs(config.WEBHOOK_RETRY_SCHEDULE_MS, failures, err instanceof DeliveryFailedError ? err.retryAfterMs : null),
+      },
+    },
+  );
+  worker.on('error', (err) => logger.error({ err: { message: err.message } }, 'webhooks worker error'));
+  // Attempts are logged by the processor; what it did not expect (Redis away) is logged here.
+  worker.on('failed', (job, err) => {
+    if (err instanceof DeliveryFailedError || err.name === 'UnrecoverableError') return;
+    logger.warn({ job_id: job?.data.jobId, delivery: job?.id, err: { message: err.message } }, 'webhook delivery attempt errored');
+  });
+
+  const ready = Promise.all([worker.waitUntilReady(), consumer.start()]).then(() => undefined);
+
+  return {
+    ready,
+    async close() {
+      await consumer.stop();
+      await worker.close();
+      await queue.close();
+      connection.disconnect();
+      store.disconnect();
+    },
+  };
+}

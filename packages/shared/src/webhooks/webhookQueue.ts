@@ -1,0 +1,46 @@
+/** The producer side of the webhooks queue: the worker's event consumer and the API's redeliver. */
+import { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { catalog } from '../catalog.js';
+import type { Keys } from '../keys.js';
+import type { ServiceEventType } from '../jobEvents.js';
+import { webhookDeliveryId } from './webhookTarget.js';
+
+/** What a delivery job carries: ids and times only. The URL, the secret and the job object are read at each attempt. */
+export interface WebhookDeliveryPayload {
+  tenantId: string;
+  jobId: string;
+  type: ServiceEventType;
+  /** The job's attempt the event belongs to (job.started: the one that started). */
+  jobAttempt: number;
+  /** When the event happened, ms since the epoch: the body's `timestamp`. */
+  eventAt: number;
+}
+
+export type WebhookQueue = Queue<WebhookDeliveryPayload, unknown, typeof catalog.webhooks.jobName>;
+
+export function createWebhookQueue(connection: Redis, keys: Keys): WebhookQueue {
+  return new Queue(catalog.webhooks.queue, {
+    connection,
+    prefix: keys.bullPrefix,
+    defaultJobOptions: catalog.webhooks.defaultJobOptions,
+  });
+}
+
+export interface EnqueueWebhookOptions {
+  /** WEBHOOK_RETRY_SCHEDULE_MS: one attempt, then one retry per delay. */
+  retryScheduleMs: readonly number[];
+  /**
+   * Set for a redelivery (a fresh BullMQ job for the same event); unset, the BullMQ id
+   * is the delivery id, so an event read twice is enqueued once.
+   */
+  redelivery?: string;
+}
+
+/** Enqueues one event's delivery; returns its delivery id (the `webhook-id`). */
+export async function enqueueWebhookDelivery(queue: WebhookQueue, payload: WebhookDeliveryPayload, options: EnqueueWebhookOptions): Promise<string> {
+  const deliveryId = webhookDeliveryId(payload.jobId, payload.type, payload.jobAttempt);
+  const jobId = options.redelivery ? `${deliveryId}.r${options.redelivery}` : deliveryId;
+  await queue.add(catalog.webhooks.jobName, payload, { jobId, attempts: options.retryScheduleMs.length + 1 });
+  return deliveryId;
+}
