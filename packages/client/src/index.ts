@@ -1,0 +1,6 @@
+export * from './client.js';
+export * from './claudeQueueError.js';
+export type { EventsOptions } from './followJobEvents.js';
+export * from './types.js';
+export * from './verifyWebhook.js';
+export * from './webhookVerificationError.js';

@@ -1,0 +1,130 @@
+/**
+ * The API's request and response shapes, written out here rather than imported from
+ * @claude-queue/shared: users of the client install no server code. types.test.ts
+ * checks them against the server's own types, so the two can't drift apart.
+ */
+
+export type JobStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'canceled';
+export const FINAL_STATUSES: readonly JobStatus[] = ['succeeded', 'failed', 'canceled'];
+
+/** True once the job has its one final answer. */
+export function isFinal(job: { status: JobStatus }): boolean {
+  return FINAL_STATUSES.includes(job.status);
+}
+
+export type PermissionMode = 'acceptEdits' | 'auto' | 'bypassPermissions' | 'manual' | 'dontAsk' | 'plan';
+
+export type WebhookEventType = 'job.started' | 'job.succeeded' | 'job.failed' | 'job.canceled';
+
+/** The body of `POST /v1/jobs` (the README's "Submit body" says what each field does). */
+export interface JobRequest {
+  prompt: string;
+  model?: string;
+  system_prompt?: string;
+  append_system_prompt?: string;
+  max_turns?: number;
+  max_budget_usd?: number;
+  allowed_tools?: string[];
+  disallowed_tools?: string[];
+  permission_mode?: PermissionMode;
+  mcp_config?: { mcpServers: Record<string, Record<string, unknown>> };
+  json_schema?: Record<string, unknown>;
+  /** Continue the conversation of an earlier result's `session_id`. */
+  session_id?: string;
+  timeout_ms?: number;
+  /** Stream the answer in small chunks to `events()` (default: false: one text event per message). */
+  stream?: boolean;
+  webhook_url?: string;
+  webhook_events?: WebhookEventType[];
+  /** 1 runs first, 100 last, among this tenant's own waiting jobs (default: 50). */
+  priority?: number;
+  retry_on_timeout?: boolean;
+  /** Echoed back on the job, never passed to the CLI; at most 4 KB as JSON. */
+  metadata?: Record<string, unknown>;
+}
+
+/** Stable codes of a failed job, as this client knows them. */
+export type KnownJobErrorCode =
+  | 'auth_failed'
+  | 'rate_limited'
+  | 'overloaded'
+  | 'api_error'
+  | 'invalid_request'
+  | 'session_not_found'
+  | 'max_turns'
+  | 'budget_exceeded'
+  | 'timeout'
+  | 'cli_crashed'
+  | 'cli_error'
+  | 'worker_lost'
+  | 'canceled'
+  | 'internal_error';
+
+/** A failed job's code: a newer server may add codes, so any string is possible. */
+export type JobErrorCode = KnownJobErrorCode | (string & {});
+
+export interface JobError {
+  code: JobErrorCode;
+  message: string;
+  retryable: boolean;
+}
+
+export interface JobResult {
+  text: string;
+  session_id: string;
+  num_turns: number;
+  duration_ms: number;
+  total_cost_usd: number;
+  usage: Record<string, unknown> | null;
+  structured_output: unknown;
+}
+
+/** One attempt that did not succeed, oldest first. */
+export interface AttemptRecord {
+  attempt: number;
+  code: JobErrorCode;
+  message: string;
+  at: string;
+}
+
+/** The job object, as every job endpoint answers it. */
+export interface Job {
+  id: string;
+  status: JobStatus;
+  created_at: string;
+  started_at: string | null;
+  finished_at: string | null;
+  attempts: number;
+  /** While waiting to retry: when the next attempt may start. */
+  next_attempt_at: string | null;
+  attempt_history: AttemptRecord[];
+  /** The request as submitted, without `metadata`. */
+  request: Omit<JobRequest, 'metadata'>;
+  result: JobResult | null;
+  error: JobError | null;
+  metadata: Record<string, unknown> | null;
+}
+
+/** One page of `GET /v1/jobs`, newest first. */
+export interface JobPage {
+  data: Job[];
+  /** Pass as `cursor` for the next page; null on the last one. */
+  next_cursor: string | null;
+}
+
+/** The data of a `status` event: `retrying` while an attempt failed and another will follow. */
+export interface JobStatusEventData {
+  status: JobStatus | 'retrying';
+  attempt?: number;
+  next_attempt_at?: string | null;
+  error?: JobError | null;
+}
+
+/**
+ * One event of `GET /v1/jobs/{id}/events`. `status` and `text` carry the id to resume
+ * after; the last event is always `result`, with the final job and no id.
+ */
+export type JobEvent =
+  | { id: string; event: 'status'; data: JobStatusEventData }
+  | { id: string; event: 'text'; data: { text: string } }
+  | { id: null; event: 'result'; data: Job };
