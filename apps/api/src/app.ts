@@ -12,6 +12,7 @@ import { deliveriesRouter } from './routes/deliveries.js';
 import { healthRouter } from './routes/health.js';
 import { jobsRouter } from './routes/jobs.js';
 import { usageRouter } from './routes/usage.js';
+import { docsRouter } from './openapi/docsRouter.js';
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/;
 
@@ -46,6 +47,9 @@ export function createApp(ctx: ApiContext): Express {
   app.use('/v1/jobs/:id/deliveries', tenantAuth, body, deliveriesRouter(ctx));
   app.use('/v1/jobs', tenantAuth, body, jobsRouter(ctx));
   app.use('/v1/usage', tenantAuth, usageRouter(ctx));
+
+  // The OpenAPI document and its page, without auth.
+  app.use(docsRouter(ctx));
 
   app.use(notFoundHandler);
   app.use(errorHandler);

@@ -1,0 +1,180 @@
+/**
+ * Zod schemas of what the API answers, for the OpenAPI document. Request bodies are
+ * not here: the document takes them from the very schemas the routes validate with
+ * (createJobRequestSchema, adminTenants.ts, limits.ts). The answers are TypeScript
+ * interfaces elsewhere (JobView, Tenant, UsageReport…), so openapi.test.ts parses real
+ * answers of the API with these schemas, strictly: a member added to an answer and not
+ * here fails that test, and `JobView` is also checked against `z.infer` at compile time.
+ *
+ * Objects stay open (`z.object`, not strict) in the document: a client must not break
+ * when an answer gains a member.
+ */
+import { z } from 'zod';
+import { JOB_ERROR_CODES, JOB_STATUSES, tenantLimitsSchema, type createJobRequestSchema } from '@claude-queue/shared';
+
+const timestamp = z.iso.datetime().meta({ description: 'UTC, ISO 8601 with milliseconds', examples: ['2025-01-31T12:00:00.000Z'] });
+const uuid = z.uuid();
+
+export const jobErrorSchema = z
+  .object({
+    code: z.enum(JOB_ERROR_CODES),
+    message: z.string(),
+    retryable: z.boolean().meta({ description: 'Whether another attempt could succeed (the queue retries these by itself)' }),
+  })
+  .meta({ description: 'Why a job failed, was canceled, or is waiting to retry' });
+
+export const jobResultSchema = z
+  .object({
+    text: z.string().meta({ description: "The model's final answer" }),
+    session_id: z.string().meta({ description: 'Pass as `session_id` of a later job to continue this conversation' }),
+    num_turns: z.number().int(),
+    duration_ms: z.number(),
+    total_cost_usd: z.number(),
+    usage: z.record(z.string(), z.unknown()).nullable().meta({ description: "The CLI's token usage, as it reports it" }),
+    structured_output: z.unknown().meta({ description: 'With `json_schema`: the answer as JSON matching it; otherwise null' }),
+  })
+  .meta({ description: 'What a succeeded job produced' });
+
+export const attemptRecordSchema = z.object({
+  attempt: z.number().int().min(1),
+  code: z.enum(JOB_ERROR_CODES),
+  message: z.string(),
+  at: timestamp,
+});
+
+/** The job object, with `request` as the submit schema of this deployment (less `metadata`). */
+export function createJobSchema(requestSchema: ReturnType<typeof createJobRequestSchema>) {
+  return z
+    .object({
+      id: uuid.meta({ description: 'UUIDv7: ids sort by creation time' }),
+      status: z.enum(JOB_STATUSES),
+      created_at: timestamp,
+      started_at: timestamp.nullable().meta({ description: 'When the latest attempt started' }),
+      finished_at: timestamp.nullable(),
+      attempts: z.number().int().min(0).meta({ description: 'Attempts started so far' }),
+      next_attempt_at: timestamp.nullable().meta({ description: 'While waiting to retry (status `queued`): when the next attempt may start' }),
+      attempt_history: z.array(attemptRecordSchema).meta({ description: 'Every unsuccessful attempt, oldest first (`worker_lost` when its worker died)' }),
+      request: requestSchema.omit({ metadata: true }).meta({ description: 'The submitted request, less `metadata`' }),
+      result: jobResultSchema.nullable(),
+      error: jobErrorSchema.nullable(),
+      metadata: z.record(z.string(), z.unknown()).nullable().meta({ description: "The request's `metadata`, echoed back" }),
+    })
+    .meta({ description: 'A job. Final once `status` is `succeeded`, `failed` or `canceled`.' });
+}
+
+export const problemSchema = z
+  .object({
+    type: z.string().meta({ format: 'uri', description: '`https://claude-queue.dev/problems/{code}`' }),
+    title: z.string().meta({ description: "The HTTP status's reason phrase" }),
+    status: z.number().int(),
+    detail: z.string().meta({ description: 'For people; never branch on it' }),
+    code: z.string().meta({ description: 'Stable: branch on this (see the error codes in the API description)' }),
+    field: z.string().optional().meta({ description: 'Bad input: the first field at fault, as a dotted path (`allowed_tools.2`)' }),
+    errors: z
+      .array(z.object({ field: z.string(), message: z.string() }))
+      .optional()
+      .meta({ description: 'Bad input: every field at fault' }),
+  })
+  .meta({ description: 'RFC 9457 problem details, as `application/problem+json`' });
+
+export const effectiveLimitsSchema = z
+  .object({
+    rate: z.object({ max: z.number().int(), per_seconds: z.number().int() }).nullable(),
+    max_concurrency: z.number().int().nullable(),
+    max_queued: z.number().int().nullable(),
+    requests_per_minute: z.number().int().nullable(),
+    weight: z.number(),
+  })
+  .meta({ description: "The limits in force: the tenant's overrides over the deployment's defaults; null is unlimited" });
+
+export { tenantLimitsSchema };
+
+export const createdTenantSchema = z
+  .object({
+    id: uuid,
+    name: z.string(),
+    api_key: z.string().meta({ description: 'Shown only here: only its SHA-256 is stored', examples: ['cq_…'] }),
+    limits: tenantLimitsSchema,
+    created_at: timestamp,
+    disabled: z.boolean(),
+    webhook_secret: z.string().meta({ description: 'Signs the tenant’s webhooks (Standard Webhooks); shown only here', examples: ['whsec_…'] }),
+  })
+  .meta({ description: 'A tenant just made, with its first API key and webhook secret' });
+
+export const tenantSchema = z
+  .object({
+    id: uuid,
+    name: z.string(),
+    created_at: timestamp,
+    disabled: z.boolean(),
+    limits: tenantLimitsSchema,
+    effective_limits: effectiveLimitsSchema,
+    has_credentials: z.boolean().meta({ description: 'Whether the tenant has its own model credential (never shown)' }),
+    key_count: z.number().int().meta({ description: 'Live API keys' }),
+    webhook_url: z.string().nullable().meta({ description: 'Where the tenant’s jobs’ events go when a job names no `webhook_url`' }),
+    webhook_disabled_urls: z.array(z.string()).meta({ description: 'URLs that answered 410 Gone: nothing more is sent there until cleared' }),
+  })
+  .meta({ description: 'A tenant, never with its keys or credentials' });
+
+export const apiKeySchema = z.object({
+  id: uuid,
+  prefix: z.string().meta({ description: '`cq_` and the first characters of the key: enough to tell keys apart' }),
+  created_at: timestamp,
+  last_used_at: timestamp.nullable(),
+});
+
+export const createdApiKeySchema = z
+  .object({ id: uuid, api_key: z.string().meta({ description: 'Shown only here' }), prefix: z.string(), created_at: timestamp })
+  .meta({ description: 'Another live key of the tenant (rotation)' });
+
+export const rotatedWebhookSecretSchema = z.object({
+  webhook_secret: z.string().meta({ description: 'Shown only here', examples: ['whsec_…'] }),
+  previous_expires_at: timestamp.nullable().meta({ description: 'Until when the secrets it replaces keep signing beside it' }),
+});
+
+const usageTotalsShape = {
+  jobs: z.object({ succeeded: z.number().int(), failed: z.number().int(), canceled: z.number().int() }),
+  cost_usd: z.number(),
+  tokens: z.object({ input: z.number().int(), output: z.number().int(), cache_read: z.number().int(), cache_creation: z.number().int() }),
+};
+
+export const usageSchema = z
+  .object({
+    from: z.iso.date(),
+    to: z.iso.date(),
+    days: z.array(z.object({ date: z.iso.date(), ...usageTotalsShape })).meta({ description: 'One per UTC day on which a job of the tenant ended' }),
+    totals: z.object(usageTotalsShape),
+  })
+  .meta({ description: 'Finished jobs, cost and tokens per UTC day' });
+
+/** Loosely: the webhook deliveries are young, so only what a client can rely on. */
+export const deliveryAttemptSchema = z
+  .object({
+    id: z.string().meta({ description: 'The delivery id, sent as `webhook-id`: the same for every attempt at one event' }),
+    type: z.enum(['job.started', 'job.succeeded', 'job.failed', 'job.canceled']),
+    url: z.string(),
+    attempt: z.number().int(),
+    at: timestamp,
+    status_code: z.number().int().nullable().meta({ description: "The receiver's HTTP status; null when none came back" }),
+    error: z.string().nullable(),
+    duration_ms: z.number(),
+    outcome: z.string().meta({
+      description: '`delivered`; `failed`: another attempt follows; `exhausted`: it was the last one; `blocked` (an address the service may not call); `disabled` (the receiver answered 410 Gone)',
+    }),
+  })
+  .meta({ description: 'One attempt to deliver one of the job’s events to its webhook' });
+
+export const jobStatusEventSchema = z
+  .object({
+    status: z.enum([...JOB_STATUSES, 'retrying']),
+    attempt: z.number().int().optional(),
+    next_attempt_at: timestamp.nullable().optional(),
+    error: jobErrorSchema.nullable().optional(),
+  })
+  .meta({ description: 'Data of a `status` event: the job changed status (`retrying`: it failed and waits for another attempt)' });
+
+export const jobTextEventSchema = z
+  .object({ text: z.string() })
+  .meta({ description: "Data of a `text` event: the CLI's text as it comes (with `stream: true`, token deltas)" });
+
+export const healthSchema = z.object({ status: z.enum(['ok', 'ready']) });
