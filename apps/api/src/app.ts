@@ -6,6 +6,7 @@ import type { ApiContext } from './context.js';
 import { requireAdmin, requireTenant } from './middleware/auth.js';
 import { errorHandler, notFoundHandler } from './middleware/errorHandler.js';
 import { jsonBody } from './middleware/jsonBody.js';
+import { metricsRouter } from './metrics.js';
 import { requestRate } from './middleware/requestRate.js';
 import { adminTenantsRouter } from './routes/adminTenants.js';
 import { deliveriesRouter } from './routes/deliveries.js';
@@ -39,6 +40,7 @@ export function createApp(ctx: ApiContext): Express {
   );
 
   app.use(healthRouter(ctx));
+  app.use(metricsRouter(ctx.metrics, ctx.config.METRICS_TOKEN));
   const body = jsonBody(ctx.config.MAX_BODY_BYTES);
   app.use('/v1/admin/tenants', requireAdmin(ctx.config.ADMIN_TOKEN), body, adminTenantsRouter(ctx));
   const tenantAuth = [requireTenant(ctx.tenants), requestRate(ctx)];

@@ -29,6 +29,7 @@ import {
 import type { Redis } from 'ioredis';
 import { IdempotencyStore } from './idempotency.js';
 import { JobWatcher } from './jobWatcher.js';
+import { createApiMetrics, type ApiMetrics } from './metrics.js';
 
 export interface ApiContext {
   config: ApiConfig;
@@ -47,6 +48,8 @@ export interface ApiContext {
   jobRequestSchema: ReturnType<typeof createJobRequestSchema>;
   /** SECRETS_KEY, parsed at start (a malformed one stops the process); null when unset. */
   secretsKey: SecretsKey | null;
+  /** This process's Prometheus registry, served at GET /metrics. */
+  metrics: ApiMetrics;
   /** Tenants' webhook signing secrets (rotation). */
   webhookSecrets: WebhookSecrets;
   /** Every webhook delivery attempt, per job. */
@@ -62,6 +65,8 @@ export function createApiContext(config: ApiConfig, logger: Logger): ApiContext 
   const redis = createRedis(config.REDIS_URL, 'client');
   redis.on('error', (err) => logger.warn({ err: { message: err.message } }, 'redis connection error'));
   const queue = createClaudeQueue(redis, keys);
+  const scheduler = new Scheduler(redis, keys, { defaults: defaultTenantLimits(config) });
+  const metrics = createApiMetrics({ redis, keys, scheduler, logger });
   // A subscriber connection queues its SUBSCRIBE until Redis answers and resubscribes by itself.
   const watcher = new JobWatcher(createRedis(config.REDIS_URL, 'worker'), keys, logger);
   queue.on('error', (err) => logger.warn({ err: { message: err.message } }, 'queue error'));
@@ -78,9 +83,10 @@ export function createApiContext(config: ApiConfig, logger: Logger): ApiContext 
     jobs: new JobStore(redis, keys, retentionSeconds(config)),
     sessions: new SessionStore(redis, keys, sessionTtlSeconds(config)),
     idempotency: new IdempotencyStore(redis, keys, config.IDEMPOTENCY_TTL_HOURS * 3600),
-    scheduler: new Scheduler(redis, keys, { defaults: defaultTenantLimits(config) }),
+    scheduler,
     events: new JobEventLog(redis, keys, retentionSeconds(config)),
     watcher,
+    metrics,
     jobRequestSchema: createJobRequestSchema({
       maxPromptBytes: config.MAX_PROMPT_BYTES,
       timeoutMaxMs: config.JOB_TIMEOUT_MAX_MS,
@@ -91,6 +97,7 @@ export function createApiContext(config: ApiConfig, logger: Logger): ApiContext 
     deliveries: new DeliveryLog(redis, keys, retentionSeconds(config)),
     webhookQueue,
     async close() {
+      await metrics.close();
       await webhookQueue.close();
       watcher.close();
       await queue.close();

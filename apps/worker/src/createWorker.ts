@@ -26,6 +26,8 @@ import {
 } from '@claude-queue/shared';
 import { createSpawnRunner } from './claude/spawnRunner.js';
 import { Dispatcher } from './dispatcher.js';
+import { createReadinessCheck, startHealthServer, type HealthServer } from './healthServer.js';
+import { createWorkerMetrics, instrumentRunner, observeClaudeWorker, type WorkerMetrics } from './metrics.js';
 import { Janitor } from './janitor.js';
 import type { ClaudeRunner } from './claude/runner.js';
 import { JobFailedError } from './queues/claude/jobFailedError.js';
@@ -44,6 +46,11 @@ export interface ClaudeWorker {
   worker: Worker<JobPayload>;
   /** Resolves when the worker takes jobs and listens for cancels. */
   ready: Promise<void>;
+  /**
+   * This worker's Prometheus metrics, served on METRICS_PORT with /healthz and /readyz;
+   * webhook delivery counts into `metrics.webhookDeliveries`.
+   */
+  metrics: WorkerMetrics;
   /**
    * Stops taking jobs, lets running ones finish for up to `graceMs`
    * (default: SHUTDOWN_GRACE_MS), then hands the rest back to the queue without
@@ -93,13 +100,17 @@ export function createClaudeWorker(options: ClaudeWorkerOptions): ClaudeWorker {
   const scheduler = new Scheduler(store, keys, { defaults: defaultTenantLimits(config), leaseMs: 2 * config.WORKER_LOCK_DURATION_MS });
   const producer = createClaudeQueue(store, keys);
   producer.on('error', (err) => logger.warn({ err: { message: err.message } }, 'queue error'));
-  const runner =
+  const metrics = createWorkerMetrics({ concurrency: config.WORKER_CONCURRENCY });
+  const claudeBin = resolveClaudeBin(config.CLAUDE_BIN);
+  const baseRunner =
     options.runner ??
     createSpawnRunner({
-      bin: resolveClaudeBin(config.CLAUDE_BIN),
+      bin: claudeBin,
       killGraceMs: config.WORKER_KILL_GRACE_MS,
       setprivBin: findSetpriv(),
     });
+  // Every run is counted; each run of the spawn runner is a cold spawn.
+  const runner = instrumentRunner(baseRunner, metrics, { spawnKind: options.runner ? undefined : 'cold' });
   const runJob = createClaudeProcessor({
     jobs,
     sessions: new SessionStore(store, keys, sessionTtlSeconds(config)),
@@ -147,6 +158,7 @@ export function createClaudeWorker(options: ClaudeWorkerOptions): ClaudeWorker {
     },
   });
   worker.on('error', (err) => logger.error({ err: { message: err.message } }, 'worker error'));
+  observeClaudeWorker(worker, jobs, metrics, logger);
 
   // The lock moved to another worker (this one stalled): stop our run at once so one
   // job never runs on two workers.
@@ -203,7 +215,25 @@ export function createClaudeWorker(options: ClaudeWorkerOptions): ClaudeWorker {
   });
   // Webhook delivery has its own connections, queue and Worker (queues/webhooks).
   const webhooks = startWebhookDelivery({ config, logger });
+  // METRICS_PORT: /metrics, /healthz and /readyz for Prometheus and orchestrators.
+  let stopping = false;
+  let health: HealthServer | null = null;
+  const readiness = createReadinessCheck({
+    redis: store,
+    claudeBin,
+    isStopping: () => stopping,
+    onCliVersion: (version) => metrics.cliInfo.set({ version }, 1),
+    logger,
+  });
+  const healthStarted =
+    config.METRICS_PORT > 0
+      ? (readiness.start(),
+        startHealthServer({ port: config.METRICS_PORT, registry: metrics.registry, token: config.METRICS_TOKEN, readiness: readiness.check, logger }).then((s) => {
+          health = s;
+        }))
+      : undefined;
   const ready = Promise.all([
+    healthStarted,
     webhooks.ready,
     worker.waitUntilReady(),
     queueEvents.waitUntilReady(),
@@ -216,7 +246,9 @@ export function createClaudeWorker(options: ClaudeWorkerOptions): ClaudeWorker {
   return {
     worker,
     ready,
+    metrics,
     async close(graceMs = config.SHUTDOWN_GRACE_MS) {
+      stopping = true;
       // Take no more work from the intakes, then none from the queue.
       janitor.stop();
       await dispatcher.stop();
@@ -234,6 +266,7 @@ export function createClaudeWorker(options: ClaudeWorkerOptions): ClaudeWorker {
       subscriber.disconnect();
       connection.disconnect();
       store.disconnect();
+      await health?.close();
     },
   };
 }

@@ -6,7 +6,10 @@ const config = loadWorkerConfig();
 const logger = createLogger('worker', config.LOG_LEVEL);
 const worker = createClaudeWorker({ config, logger });
 await worker.ready;
-logger.info({ concurrency: config.WORKER_CONCURRENCY, data_dir: config.DATA_DIR }, 'worker started');
+logger.info(
+  { concurrency: config.WORKER_CONCURRENCY, data_dir: config.DATA_DIR, metrics_port: config.METRICS_PORT || null },
+  'worker started',
+);
 
 let stopping = false;
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {

@@ -65,6 +65,11 @@ const sharedSchema = z.object({
    * No default: without it, tenants can't be given credentials.
    */
   SECRETS_KEY: z.string().optional(),
+  /**
+   * Bearer token for GET /metrics on the API and on workers' METRICS_PORT; no default,
+   * it is a secret. Unset: /metrics answers anyone who reaches the port.
+   */
+  METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   /** Allow webhook URLs on private, loopback and other non-public addresses (default: false; for tests and local development). */
   WEBHOOK_ALLOW_PRIVATE: envBoolean.default(false),
   /**
@@ -115,6 +120,8 @@ const workerSchema = sharedSchema.extend({
   JANITOR_INTERVAL_MS: positiveInt.default(10 * 60_000),
   /** Times a job may be recovered from a dead worker before it fails as worker_lost (default: 2). */
   WORKER_MAX_STALLED_COUNT: z.coerce.number().int().min(0).default(2),
+  /** Port of the worker's /metrics, /healthz and /readyz server, on every interface (default: 0, off). */
+  METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(0),
   /** Webhook deliveries one worker process makes at once (default: 10). */
   WEBHOOK_CONCURRENCY: positiveInt.default(10),
   /** A delivery succeeds on a 2xx answer within this time (default: 15 s). */

@@ -15,6 +15,7 @@ export * from './limits.js';
 export * from './secrets.js';
 export * from './scheduler/scheduler.js';
 export * from './jobEvents.js';
+export * from './metrics/index.js';
 export * from './webhooks/ssrf.js';
 export * from './webhooks/webhookBlockedError.js';
 export * from './webhooks/signature.js';

@@ -1,0 +1,209 @@
+/**
+ * A worker's small HTTP server on METRICS_PORT (off by default): GET /metrics (the
+ * worker's registry; METRICS_TOKEN as a Bearer when set), /healthz (the process is
+ * up) and /readyz (it can run jobs: Redis answers a PING within a second, and the CLI
+ * binary is there and runs). Probes need no token; metrics may.
+ */
+import { access, constants, mkdtemp, rm } from 'node:fs/promises';
+import { createServer, STATUS_CODES, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { execa } from 'execa';
+import type { Redis } from 'ioredis';
+import { createMetricsAuth, renderMetrics, type Logger, type MetricsRegistry } from '@claude-queue/shared';
+
+export interface Readiness {
+  ready: boolean;
+  /** Each check by name: `redis`, `cli`, `accepting` (false once shutdown began). */
+  checks: Record<string, boolean>;
+}
+
+export interface HealthServerOptions {
+  /** METRICS_PORT; 0 picks a free port (tests). */
+  port: number;
+  registry: MetricsRegistry;
+  /** METRICS_TOKEN: required as a Bearer on /metrics when set. */
+  token?: string;
+  readiness: () => Promise<Readiness>;
+  logger: Logger;
+}
+
+export interface HealthServer {
+  /** The port it listens on. */
+  port: number;
+  close(): Promise<void>;
+}
+
+/** Listens on every interface: Prometheus and orchestrator probes reach it from outside. */
+export async function startHealthServer(options: HealthServerOptions): Promise<HealthServer> {
+  const authorized = createMetricsAuth(options.token);
+  const server = createServer((req, res) => {
+    const route = new URL(req.url ?? '/', 'http://worker').pathname;
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.setHeader('Allow', 'GET, HEAD');
+      return sendProblem(res, 405, 'method_not_allowed', `${req.method} is not allowed`);
+    }
+    const answer = async () => {
+      if (route === '/healthz') return sendJson(res, 200, { status: 'ok' });
+      if (route === '/readyz') {
+        const { ready, checks } = await options.readiness();
+        return sendJson(res, ready ? 200 : 503, { status: ready ? 'ready' : 'unavailable', checks });
+      }
+      if (route === '/metrics') {
+        if (!authorized(req.headers.authorization)) {
+          res.setHeader('WWW-Authenticate', 'Bearer');
+          return sendProblem(res, 401, 'unauthorized', 'missing or invalid metrics token');
+        }
+        const { contentType, body } = await renderMetrics(options.registry);
+        res.writeHead(200, { 'Content-Type': contentType }).end(body);
+        return;
+      }
+      sendProblem(res, 404, 'not_found', `no route for ${req.method} ${route}`);
+    };
+    answer().catch((err: Error) => {
+      options.logger.error({ err: { message: err.message }, route }, 'health server request failed');
+      if (!res.headersSent) sendProblem(res, 500, 'internal_error', 'internal error');
+      else res.destroy();
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  server.on('error', (err) => options.logger.error({ err: { message: err.message } }, 'health server error'));
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Cache-Control': 'no-store' }).end(JSON.stringify(body));
+}
+
+/** RFC 9457, as the API answers. */
+function sendProblem(res: ServerResponse, status: number, code: string, detail: string): void {
+  const body = { type: `https://claude-queue.dev/problems/${code}`, title: STATUS_CODES[status] ?? 'Error', status, detail, code };
+  res.writeHead(status, { 'Content-Type': 'application/problem+json' }).end(JSON.stringify(body));
+}
+
+export interface CliProbe {
+  ok: boolean;
+  /** The version the CLI printed (`2.1.332`), or null. */
+  version: string | null;
+}
+
+/**
+ * Runs `<bin> --version` once, in a scratch directory with its own HOME so it leaves
+ * nothing behind, and no environment of the worker's (no credentials, no Redis URL).
+ */
+export async function probeClaudeCli(bin: string, timeoutMs = 15_000): Promise<CliProbe> {
+  const scratch = await mkdtemp(path.join(tmpdir(), 'cq-cli-probe-'));
+  try {
+    const r = await execa(bin, ['--version'], {
+      cwd: scratch,
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: scratch, CLAUDE_CONFIG_DIR: scratch },
+      extendEnv: false,
+      stdin: 'ignore',
+      reject: false,
+      timeout: timeoutMs,
+    });
+    const version = /\d+\.\d+\.\d+[\w.+-]*/.exec(String(r.stdout ?? ''))?.[0] ?? null;
+    return { ok: r.exitCode === 0, version };
+  } finally {
+    await rm(scratch, { recursive: true, force: true });
+  }
+}
+
+export interface ReadinessCheckOptions {
+  /** A connection of the worker's: checked for `ready`, then PINGed. */
+  redis: Redis;
+  /** The claude executable the runner spawns. */
+  claudeBin: string;
+  /** True once shutdown began: the worker takes no more jobs. */
+  isStopping: () => boolean;
+  /** Called once with the version the CLI printed at start. */
+  onCliVersion?: (version: string) => void;
+  logger: Logger;
+  /** How long a PING may take (default: 1000 ms). */
+  pingTimeoutMs?: number;
+  /** How soon a failed `--version` is tried again (default: 30 s). */
+  cliRetryMs?: number;
+}
+
+/**
+ * Readiness: `claude --version` runs once at start and its answer is kept; later checks
+ * only make sure the file is still there and executable. A failed probe is repeated, at
+ * most every `cliRetryMs`, so a CLI installed late makes the worker ready.
+ */
+export function createReadinessCheck(options: ReadinessCheckOptions): { start(): void; check(): Promise<Readiness> } {
+  const pingTimeoutMs = options.pingTimeoutMs ?? 1000;
+  const cliRetryMs = options.cliRetryMs ?? 30_000;
+  let probe: Promise<boolean> | null = null;
+  let probedAt = 0;
+  let versionReported = false;
+
+  const runProbe = () => {
+    probedAt = Date.now();
+    probe = probeClaudeCli(options.claudeBin).then(
+      (r) => {
+        if (r.ok && r.version && !versionReported) {
+          versionReported = true;
+          options.onCliVersion?.(r.version);
+        }
+        if (!r.ok) options.logger.warn({ bin: options.claudeBin }, 'the claude CLI does not run: this worker is not ready');
+        return r.ok;
+      },
+      (err: Error) => {
+        options.logger.warn({ bin: options.claudeBin, err: { message: err.message } }, 'the claude CLI could not be probed');
+        return false;
+      },
+    );
+    return probe;
+  };
+
+  const cliOk = async () => {
+    const ran = await (probe ?? runProbe());
+    if (!ran) return Date.now() - probedAt >= cliRetryMs ? runProbe() : false;
+    return access(options.claudeBin, constants.X_OK).then(
+      () => true,
+      () => false,
+    );
+  };
+
+  // A worker's connection queues commands while Redis is away: ask only a ready one,
+  // so an outage answers at once instead of piling PINGs up for the reconnect.
+  const redisOk = async () => {
+    if (options.redis.status !== 'ready') return false;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(false), pingTimeoutMs);
+    });
+    const ping = options.redis.ping().then(
+      () => true,
+      () => false,
+    );
+    try {
+      return await Promise.race([ping, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+
+  return {
+    start: () => void runProbe(),
+    async check() {
+      const accepting = !options.isStopping();
+      const [redis, cli] = await Promise.all([redisOk(), cliOk()]);
+      return { ready: accepting && redis && cli, checks: { redis, cli, accepting } };
+    },
+  };
+}

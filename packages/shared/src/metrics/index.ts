@@ -1,0 +1,3 @@
+export * from './metricsRegistry.js';
+export * from './metricsEndpoint.js';
+export * from './clusterMetrics.js';
