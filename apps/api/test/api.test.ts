@@ -81,7 +81,7 @@ describe('admin tenants', () => {
   it('creates a tenant and shows its key once', async () => {
     const res = await api.request('POST', '/v1/admin/tenants', { key: ADMIN_TOKEN, body: { name: 'acme' } });
     expect(res.status).toBe(201);
-    expect(Object.keys(res.body).sort()).toEqual(['api_key', 'created_at', 'disabled', 'id', 'limits', 'name']);
+    expect(Object.keys(res.body).sort()).toEqual(['api_key', 'created_at', 'disabled', 'id', 'limits', 'name', 'webhook_secret']);
     expect(res.body).toMatchObject({ id: expect.stringMatching(UUID), name: 'acme', limits: {}, disabled: false });
     expect(res.body.api_key).toMatch(/^cq_[A-Za-z0-9_-]{43}$/);
     expect(new Date(res.body.created_at).toISOString()).toBe(res.body.created_at);

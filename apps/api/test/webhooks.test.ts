@@ -129,6 +129,9 @@ describe('/v1/jobs/{id}/deliveries', () => {
     expectProblem(await api.request('POST', `/v1/jobs/${job.id}/deliveries/redeliver`, { key: other.api_key }), { status: 404, code: 'not_found' });
     expectProblem(await api.request('GET', '/v1/jobs/not-a-uuid/deliveries', { key: mine.api_key }), { status: 404, code: 'not_found' });
     expect((await api.request('GET', `/v1/jobs/${job.id}/deliveries`)).status).toBe(401);
+    // Past its retention (the record gone, the id still in the tenant's index), as GET /v1/jobs/{id} says.
+    await api.ctx.redis.del(api.ctx.keys.job(job.id));
+    expectProblem(await api.request('GET', `/v1/jobs/${job.id}/deliveries`, { key: mine.api_key }), { status: 404, code: 'expired' });
   });
 
   it('redeliver is 409 when neither the job nor its tenant has a webhook_url', async () => {

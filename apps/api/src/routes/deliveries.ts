@@ -26,8 +26,12 @@ export function deliveriesRouter(ctx: ApiContext): Router {
   async function findJob(req: Request): Promise<JobRecord> {
     const id = jobIdParam.safeParse((req.params as { id?: string }).id);
     const job = id.success ? await ctx.jobs.getForTenant(id.data, req.tenant!.id) : null;
-    if (!job) throw notFound('job');
-    return job;
+    if (job) return job;
+    // As GET /v1/jobs/{id}: a job of this tenant past its retention says so.
+    if (id.success && (await ctx.jobs.wasTenantJob(id.data, req.tenant!.id))) {
+      throw new HttpProblem(404, 'expired', `the job finished more than JOB_RETENTION_HOURS (${ctx.config.JOB_RETENTION_HOURS}) ago and was removed`);
+    }
+    throw notFound('job');
   }
 
   router.get('/', async (req, res) => {
