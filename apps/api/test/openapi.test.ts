@@ -15,6 +15,7 @@ import { PERMISSION_MODES } from '@claude-queue/shared';
 import { ADMIN_TOKEN, createTestEnv, type TestEnv } from '../../../test/support/env.js';
 import { startTestApi, type TestApi } from '../../../test/support/apiServer.js';
 import { API_ERRORS, statusesOf, type ApiErrorCode } from '../src/openapi/problems.js';
+import { createTenantBody, updateTenantBody } from '../src/routes/adminTenants.js';
 
 const API_SRC = fileURLToPath(new URL('../src/', import.meta.url));
 
@@ -86,6 +87,13 @@ describe('the document', () => {
     expect(properties.permission_mode!.enum).toEqual(accepted);
     expect(properties.prompt!.description).toContain('1000 bytes');
     expect(properties.timeout_ms!.maximum).toBe(api.ctx.config.JOB_TIMEOUT_MAX_MS);
+  });
+
+  it('has body examples that the API’s own schemas accept', () => {
+    const example = (p: string, method: 'post' | 'patch') => (doc.paths![p]![method]!.requestBody as OpenAPIV3_1.RequestBodyObject).content['application/json']!.example;
+    expect(api.ctx.jobRequestSchema.parse(example('/v1/jobs', 'post'))).toBeTruthy();
+    expect(createTenantBody.parse(example('/v1/admin/tenants', 'post'))).toBeTruthy();
+    expect(updateTenantBody.parse(example('/v1/admin/tenants/{id}', 'patch'))).toBeTruthy();
   });
 
   it('describes every field of the submit body', () => {

@@ -17,7 +17,7 @@ export function adminEndpoints(): Endpoint[] {
       tag: 'Admin: tenants',
       summary: 'Create a tenant and its first API key',
       description: 'The key (`cq_` and 32 random bytes) is shown only in this answer; only its SHA-256 is stored.',
-      body: { schema: schemaRef('CreateTenantRequest') },
+      body: { schema: schemaRef('CreateTenantRequest'), example: { name: 'acme', limits: { max_concurrency: 4, requests_per_minute: 600 } } },
       responses: { '201': jsonResponse('The tenant, with its API key', schemaRef('CreatedTenant'), ['Location']) },
       errors: [...body],
     },
@@ -53,7 +53,7 @@ export function adminEndpoints(): Endpoint[] {
         '`credentials` replaces the tenant’s own model credential, `null` removes it; it needs `SECRETS_KEY` and is never shown again. ' +
         '`disabled: true` refuses the tenant’s keys at once; its waiting jobs stay waiting until it is enabled.',
       parameters: tenant,
-      body: { schema: schemaRef('UpdateTenantRequest') },
+      body: { schema: schemaRef('UpdateTenantRequest'), example: { limits: { rate: { max: 10, per_seconds: 60 }, weight: 2 } } },
       responses: { '200': jsonResponse('The tenant as it is now', schemaRef('Tenant')) },
       errors: [...body, 'not_found', 'secrets_key_missing'],
     },

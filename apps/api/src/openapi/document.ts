@@ -42,7 +42,6 @@ export function createOpenApiDocument(ctx: Pick<ApiContext, 'config' | 'jobReque
       version,
       summary: 'Run the Claude Code CLI as a service: submit prompts, workers run them, read the results.',
       description: describeApi(ctx.config),
-      license: { name: 'UNLICENSED' },
     },
     tags: [
       { name: 'Jobs', description: "A tenant's prompts and their results (tenant API key)" },
@@ -165,7 +164,7 @@ function parameters(): Record<string, OpenAPIV3_1.ParameterObject> {
     LastEventId: p({
       name: 'Last-Event-ID',
       in: 'header',
-      description: 'Resume after this event id (browsers’ EventSource send it by themselves on reconnect)',
+      description: 'Resume after this event id (a browser’s EventSource sends it by itself when it reconnects)',
       schema: { type: 'string', pattern: '^\\d{1,20}-\\d{1,20}$' },
     }),
     LastEventIdQuery: p({

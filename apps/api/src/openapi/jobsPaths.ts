@@ -55,7 +55,7 @@ export function jobsEndpoints(): Endpoint[] {
         'With `Prefer: wait=N` the answer waits up to N seconds for the job to end. ' +
         'With `Idempotency-Key`, the same key and body answer the original job for `IDEMPOTENCY_TTL_HOURS`.',
       parameters: [parameterRef('Prefer'), parameterRef('IdempotencyKey')],
-      body: { schema: schemaRef('JobRequest') },
+      body: { schema: schemaRef('JobRequest'), example: { prompt: 'Say hello in five words.', max_turns: 1, metadata: { ticket: 42 } } },
       responses: {
         '200': jobAnswer(
           'The job: ended within `Prefer: wait` (`Preference-Applied`), or the original job of a repeated `Idempotency-Key` (`Idempotent-Replayed: true`)',

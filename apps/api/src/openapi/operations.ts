@@ -22,7 +22,7 @@ export interface Endpoint {
   description?: string;
   parameters?: Array<OpenAPIV3_1.ParameterObject | OpenAPIV3_1.ReferenceObject>;
   /** A JSON body. */
-  body?: { schema: Schema; required?: boolean; description?: string };
+  body?: { schema: Schema; required?: boolean; description?: string; example?: unknown };
   /** The answers that are not problems. */
   responses: Record<string, OpenAPIV3_1.ResponseObject>;
   /** Error codes of this route beyond those of its kind (`Auth`); with its status where a code has several. */
@@ -94,7 +94,7 @@ export function toOperation(e: Endpoint): OpenAPIV3_1.OperationObject {
           requestBody: {
             required: e.body.required ?? true,
             ...(e.body.description ? { description: e.body.description } : {}),
-            content: { 'application/json': { schema: e.body.schema } },
+            content: { 'application/json': { schema: e.body.schema, ...(e.body.example === undefined ? {} : { example: e.body.example }) } },
           },
         }
       : {}),
