@@ -69,6 +69,8 @@ export class EventConsumer {
   private async run(): Promise<void> {
     const { reader, keys, logger } = this.options;
     const claimEveryMs = Math.max(1000, this.options.claimIdleMs / 2);
+    // Waits no longer than the next look for stale entries is due.
+    const blockMs = Math.min(this.options.blockMs ?? 5000, claimEveryMs);
     let claimedAt = 0;
     while (!this.stopping) {
       try {
@@ -78,7 +80,7 @@ export class EventConsumer {
         }
         const read = (await reader.xreadgroup(
           'GROUP', WEBHOOK_CONSUMER_GROUP, this.name,
-          'COUNT', 100, 'BLOCK', this.options.blockMs ?? 5000,
+          'COUNT', 100, 'BLOCK', blockMs,
           'STREAMS', keys.events(), '>',
         )) as Array<[string, Entry[]]> | null;
         for (const [, entries] of read ?? []) await this.process(entries);
