@@ -128,3 +128,15 @@ export type JobEvent =
   | { id: string; event: 'status'; data: JobStatusEventData }
   | { id: string; event: 'text'; data: { text: string } }
   | { id: null; event: 'result'; data: Job };
+
+/**
+ * The body of a webhook delivery (Standard Webhooks' payload shape). When the whole
+ * job would make the body too large, `result` (and then `request`) is null and
+ * `result_url` says where to fetch the job.
+ */
+export interface WebhookPayload {
+  type: WebhookEventType;
+  /** When the event happened (ISO 8601). */
+  timestamp: string;
+  data: Omit<Job, 'request'> & { request: Job['request'] | null; result_url?: string };
+}

@@ -6,6 +6,7 @@
  * secret is being rotated; any one that matches will do.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
+import type { WebhookPayload } from './types.js';
 import { WebhookVerificationError } from './webhookVerificationError.js';
 
 const SECRET_PREFIX = 'whsec_';
@@ -21,11 +22,11 @@ export interface VerifyWebhookOptions {
 }
 
 /**
- * Checks a delivery and returns its body parsed as JSON; throws a
+ * Checks a delivery and returns its body parsed as JSON (a WebhookPayload); throws a
  * WebhookVerificationError if it is not authentic and fresh. `body` must be the raw
  * bytes or text as received: JSON parsed and serialized again won't match.
  */
-export function verifyWebhook<T = unknown>(secret: string, headers: WebhookHeaders, body: string | Uint8Array, options: VerifyWebhookOptions = {}): T {
+export function verifyWebhook<T = WebhookPayload>(secret: string, headers: WebhookHeaders, body: string | Uint8Array, options: VerifyWebhookOptions = {}): T {
   const id = header(headers, 'webhook-id');
   const timestamp = header(headers, 'webhook-timestamp');
   const signatures = header(headers, 'webhook-signature');
