@@ -124,8 +124,8 @@ describe('worker metrics', () => {
     }, 10_000, 'one running and two queued jobs of the tenant');
     expect(gauges('claude_intake_jobs')).toBe(2);
     expect(gauges('claude_queue_jobs', { queue: 'claude', state: 'active' })).toBe(1);
-    const local = await scrape(metricsUrl);
-    expect(local('claude_cli_runs_in_progress')).toBe(1);
+    // The slot is taken at dispatch, a moment before the processor starts the CLI.
+    await waitFor(async () => ((await scrape(metricsUrl))('claude_cli_runs_in_progress') === 1 ? true : undefined), 10_000, 'the run in progress');
 
     // The waiting ones first (the first job runs: FIFO), so none starts as a slot frees.
     for (const job of [...jobs].reverse()) await api.request('POST', `/v1/jobs/${job.id}/cancel`, { key: limited.api_key });
