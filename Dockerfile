@@ -4,6 +4,8 @@
 
 # ---- build: all dependencies, compile TypeScript to dist/ ----
 FROM node:20-bookworm-slim AS build
+# swagger-ui-dist pulls in @scarf/scarf, whose install script reports installs: not from here.
+ENV SCARF_ANALYTICS=false
 WORKDIR /app
 # Manifests first, so the slow `npm ci` layer is reused until they change.
 COPY package.json package-lock.json ./
@@ -26,6 +28,7 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends tini ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 ENV NODE_ENV=production \
+    SCARF_ANALYTICS=false \
     DATA_DIR=/data \
     HOST=0.0.0.0 \
     PORT=3000
