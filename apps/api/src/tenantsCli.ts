@@ -9,6 +9,7 @@ import {
   createRedis,
   defaultTenantLimits,
   loadSharedConfig,
+  secretsKeyFromConfig,
   resolveLimits,
   tenantLimitsSchema,
   TenantStore,
@@ -63,8 +64,11 @@ async function run(): Promise<void> {
     case 'create': {
       const name = args.join(' ').trim();
       if (!name) throw new UsageError('create: missing <name>');
-      const t = await tenants.create(name);
-      console.log(`tenant ${t.name} created\n  id:      ${t.id}\n  api key: ${t.api_key}  (shown once; store it now)`);
+      // Sealed under SECRETS_KEY when the deployment has one, as the admin API does.
+      const t = await tenants.create(name, {}, new Date(), { secretsKey: secretsKeyFromConfig(config) });
+      console.log(
+        `tenant ${t.name} created\n  id:             ${t.id}\n  api key:        ${t.api_key}  (shown once; store it now)\n  webhook secret: ${t.webhook_secret}  (verifies webhook signatures)`,
+      );
       return;
     }
     case 'list':

@@ -33,6 +33,8 @@ export interface WebhookProcessorOptions {
   timeoutMs: number;
   maxBodyBytes: number;
   allowPrivate: boolean;
+  /** Counts each attempt's outcome (the worker's claude_webhook_deliveries_total). */
+  onOutcome?: (outcome: DeliveryAttempt['outcome']) => void;
 }
 
 const USER_AGENT = 'claude-queue-webhooks/1';
@@ -59,6 +61,7 @@ export function createWebhookProcessor(options: WebhookProcessorOptions) {
     const at = new Date().toISOString();
     const note = async (result: AttemptResult) => {
       await deliveries.append(jobId, { id, type, url, attempt, at, ...result });
+      options.onOutcome?.(result.outcome);
       log.info({ outcome: result.outcome, status_code: result.status_code, duration_ms: result.duration_ms }, 'webhook attempt');
     };
     /** A failure a later attempt may not meet: retried on the schedule until the last attempt. */

@@ -27,12 +27,14 @@ import {
 } from '@claude-queue/shared';
 import { DeliveryFailedError } from './deliveryFailedError.js';
 import { EventConsumer } from './eventConsumer.js';
-import { createWebhookProcessor } from './processor.js';
+import { createWebhookProcessor, type WebhookProcessorOptions } from './processor.js';
 import { webhookRetryDelayMs } from './retrySchedule.js';
 
 export interface WebhookDeliveryOptions {
   config: WorkerConfig;
   logger: Logger;
+  /** Counts each delivery attempt's outcome. */
+  onOutcome?: WebhookProcessorOptions['onOutcome'];
 }
 
 export interface WebhookDelivery {
@@ -42,7 +44,7 @@ export interface WebhookDelivery {
   close(): Promise<void>;
 }
 
-export function startWebhookDelivery({ config, logger: parent }: WebhookDeliveryOptions): WebhookDelivery {
+export function startWebhookDelivery({ config, logger: parent, onOutcome }: WebhookDeliveryOptions): WebhookDelivery {
   const logger = parent.child({ component: 'webhooks' });
   const keys = createKeys(config.QUEUE_PREFIX);
   const connection = createRedis(config.REDIS_URL, 'worker');
@@ -71,6 +73,7 @@ export function startWebhookDelivery({ config, logger: parent }: WebhookDelivery
   const worker = new Worker<WebhookDeliveryPayload>(
     catalog.webhooks.queue,
     createWebhookProcessor({
+      onOutcome,
       jobs,
       tenants,
       secrets: new WebhookSecrets(store, keys, secretsKeyFromConfig(config)),
