@@ -2,6 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import express, { type Express } from 'express';
 import { pinoHttp } from 'pino-http';
+import { BOARD_PATH, createBoardApp } from './board/boardApp.js';
 import type { ApiContext } from './context.js';
 import { requireAdmin, requireTenant } from './middleware/auth.js';
 import { errorHandler, notFoundHandler } from './middleware/errorHandler.js';
@@ -49,6 +50,8 @@ export function createApp(ctx: ApiContext): Express {
   app.use('/v1/jobs/:id/deliveries', tenantAuth, body, deliveriesRouter(ctx));
   app.use('/v1/jobs', tenantAuth, body, jobsRouter(ctx));
   app.use('/v1/usage', tenantAuth, usageRouter(ctx));
+  // Bull Board for operators, behind its own Basic login (board/).
+  app.use(BOARD_PATH, createBoardApp(ctx));
 
   // The OpenAPI document and its page, without auth.
   app.use(docsRouter(ctx));

@@ -26,7 +26,9 @@ import {
   type Logger,
   type SecretsKey,
 } from '@claude-queue/shared';
+import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { createBoardQueues } from './board/boardQueues.js';
 import { IdempotencyStore } from './idempotency.js';
 import { JobWatcher } from './jobWatcher.js';
 import { createApiMetrics, type ApiMetrics } from './metrics.js';
@@ -56,6 +58,8 @@ export interface ApiContext {
   deliveries: DeliveryLog;
   /** Producer of the webhooks queue (redeliveries). */
   webhookQueue: WebhookQueue;
+  /** A handle on every queue of the catalog, for the board at /admin/queues. */
+  boardQueues: Queue[];
   close(): Promise<void>;
 }
 
@@ -73,6 +77,7 @@ export function createApiContext(config: ApiConfig, logger: Logger): ApiContext 
   const webhookQueue = createWebhookQueue(redis, keys);
   webhookQueue.on('error', (err) => logger.warn({ err: { message: err.message } }, 'queue error'));
   const secretsKey = secretsKeyFromConfig(config);
+  const boardQueues = createBoardQueues(redis, keys, logger);
   return {
     config,
     logger,
@@ -96,7 +101,9 @@ export function createApiContext(config: ApiConfig, logger: Logger): ApiContext 
     webhookSecrets: new WebhookSecrets(redis, keys, secretsKey),
     deliveries: new DeliveryLog(redis, keys, retentionSeconds(config)),
     webhookQueue,
+    boardQueues,
     async close() {
+      await Promise.all(boardQueues.map((q) => q.close()));
       await metrics.close();
       await webhookQueue.close();
       watcher.close();

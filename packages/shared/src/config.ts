@@ -83,6 +83,33 @@ const sharedSchema = z.object({
   WEBHOOK_SECRET_OVERLAP_HOURS: z.coerce.number().int().min(0).max(30 * 24).default(24),
 });
 
+/** One login of the queue board (BOARD_USERS): read-write, or read-only. */
+export interface BoardUser {
+  user: string;
+  password: string;
+  access: 'rw' | 'ro';
+}
+
+/**
+ * `user:password:rw|ro`, comma-separated. The user ends at the first colon (as in HTTP
+ * Basic), the access is after the last, so a password may hold colons but no commas.
+ */
+const boardUsers = commaList.pipe(
+  z
+    .array(
+      z
+        .string()
+        .regex(/^[^:]+:.+:(rw|ro)$/, 'each login must be user:password:rw or user:password:ro')
+        .transform((entry): BoardUser => {
+          const first = entry.indexOf(':');
+          const last = entry.lastIndexOf(':');
+          return { user: entry.slice(0, first), password: entry.slice(first + 1, last), access: entry.slice(last + 1) as BoardUser['access'] };
+        }),
+    )
+    .min(1, 'must name at least one login')
+    .refine((users) => new Set(users.map((u) => u.user)).size === users.length, 'each user may appear once'),
+);
+
 const apiSchema = sharedSchema.extend({
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   HOST: z.string().default('127.0.0.1'),
@@ -94,6 +121,11 @@ const apiSchema = sharedSchema.extend({
   IDEMPOTENCY_TTL_HOURS: positiveInt.default(24),
   /** How long the API waits for requests in flight on SIGTERM (default: 10 s). */
   SHUTDOWN_GRACE_MS: positiveInt.default(10_000),
+  /**
+   * Logins of the queue board at /admin/queues, `user:password:rw|ro,…`; secrets, so no
+   * default (unset: `admin` with ADMIN_TOKEN, read-write).
+   */
+  BOARD_USERS: boardUsers.optional(),
 });
 
 const workerSchema = sharedSchema.extend({

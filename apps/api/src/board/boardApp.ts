@@ -1,0 +1,76 @@
+/**
+ * Bull Board at /admin/queues: every queue of the catalog, for operators. bull-board has
+ * no auth of its own, so this app puts it behind a Basic login (boardAuth.ts) and a
+ * same-origin rule for its writes (sameOrigin.ts). bull-board's read-only mode is per
+ * queue adapter, fixed when the board is built, so there are two boards over the same
+ * queues: read-write and read-only, each login sent to its own.
+ */
+import { createBullBoard } from '@bull-board/api';
+import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
+import { ExpressAdapter } from '@bull-board/express';
+import express, { type Express, type RequestHandler } from 'express';
+import { catalog, retentionSeconds } from '@claude-queue/shared';
+import type { ApiContext } from '../context.js';
+import { boardUsersOf, refuseReadOnlyWrites, requireBoardLogin, type BoardAccess } from './boardAuth.js';
+import { createJobRecordHooks, type BoardHooks } from './jobRecordHooks.js';
+import { requireSameOrigin } from './sameOrigin.js';
+
+export const BOARD_PATH = '/admin/queues';
+
+const DESCRIPTIONS: Record<string, string> = {
+  [catalog.claude.queue]:
+    "Jobs from dispatch on (jobs still waiting in tenants' intakes are not here). Data is ids only; " +
+    'the request and result are in the job record, GET /v1/jobs/{id}, where a retry or removal here shows too.',
+};
+
+/** The board's pages can't be framed: its buttons act with the operator's login (clickjacking). */
+const denyFraming: RequestHandler = (_req, res, next) => {
+  res.setHeader('X-Frame-Options', 'DENY');
+  res.setHeader('Content-Security-Policy', "frame-ancestors 'none'");
+  res.setHeader('X-Content-Type-Options', 'nosniff');
+  next();
+};
+
+function createBoard(ctx: ApiContext, access: BoardAccess, hooks?: BoardHooks): Express {
+  const serverAdapter = new ExpressAdapter().setBasePath(BOARD_PATH);
+  const board = serverAdapter.getRouter() as Express;
+  board.disable('x-powered-by');
+  // First in the board's own stack: a login of the other kind skips this board.
+  board.use((req, _res, next) => next(req.boardLogin?.access === access ? undefined : 'router'));
+  const queues = ctx.boardQueues.map((queue) => {
+    // allowCompletedRetries isn't in the constructor's type, but BaseAdapter reads it:
+    // a claude job that completed is final for its caller (jobRecordHooks.ts refuses it too).
+    const options = {
+      readOnlyMode: access === 'ro',
+      allowCompletedRetries: queue.name !== catalog.claude.queue,
+      description: DESCRIPTIONS[queue.name] ?? '',
+    };
+    return new BullMQAdapter(queue, options);
+  });
+  createBullBoard({
+    queues,
+    serverAdapter,
+    options: { uiConfig: { boardTitle: access === 'ro' ? 'claude-queue (read-only)' : 'claude-queue' }, handlerHooks: hooks },
+  });
+  return board;
+}
+
+/** The board app; app.ts mounts it at BOARD_PATH, ahead of the API's 404. */
+export function createBoardApp(ctx: ApiContext): Express {
+  const claudeQueue = ctx.boardQueues.find((q) => q.name === catalog.claude.queue)!;
+  const hooks = createJobRecordHooks({
+    queue: claudeQueue,
+    jobs: ctx.jobs,
+    scheduler: ctx.scheduler,
+    redis: ctx.redis,
+    keys: ctx.keys,
+    retentionSeconds: retentionSeconds(ctx.config),
+    logger: ctx.logger,
+  });
+  const app = express();
+  app.disable('x-powered-by');
+  app.use(requireBoardLogin(boardUsersOf(ctx.config)), requireSameOrigin, refuseReadOnlyWrites, denyFraming);
+  app.use(createBoard(ctx, 'rw', hooks));
+  app.use(createBoard(ctx, 'ro'));
+  return app;
+}

@@ -1,0 +1,112 @@
+/**
+ * The board in a real browser: headless Chromium (Debian's `chromium`, driven by
+ * playwright-core, which never downloads a browser of its own) behind the Basic login.
+ * Skipped, saying why, where no Chromium is installed; `.ci/run` installs it.
+ *
+ * BOARD_SCREENSHOT=/tmp/board.png saves what the browser showed, to look at.
+ */
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { chromium, type Browser, type BrowserContext } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { catalog, createLogger } from '@claude-queue/shared';
+import { createClaudeWorker, type ClaudeWorker } from '@claude-queue/worker';
+import { startTestApi, type TestApi } from '../../../test/support/apiServer.js';
+import { createTestEnv, type TestEnv } from '../../../test/support/env.js';
+import { submitJob, waitForFinal } from '../../../test/support/jobs.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const FAKE_CLAUDE = fileURLToPath(new URL('../../../test/support/fake-claude.mjs', import.meta.url));
+const LOGIN = { username: 'carol', password: 'carol-board-password' };
+
+const hasChromium = existsSync(CHROMIUM);
+const SKIP_REASON = `no Chromium at ${CHROMIUM}: install it with apt-get install chromium (.ci/run does)`;
+if (!hasChromium) console.warn(`boardBrowser.test.ts skipped: ${SKIP_REASON}`);
+
+describe.skipIf(!hasChromium)(`the board in headless Chromium${hasChromium ? '' : ` (skipped: ${SKIP_REASON})`}`, () => {
+  let env: TestEnv;
+  let api: TestApi;
+  let worker: ClaudeWorker;
+  let browser: Browser;
+  let failedReason: string;
+
+  beforeAll(async () => {
+    env = await createTestEnv();
+    api = await startTestApi(env.apiConfig({ BOARD_USERS: `${LOGIN.username}:${LOGIN.password}:rw` }));
+    worker = createClaudeWorker({
+      config: env.workerConfig({ CLAUDE_BIN: FAKE_CLAUDE }),
+      logger: createLogger('worker', 'silent'),
+      env: { PATH: process.env.PATH },
+    });
+    const launching = chromium.launch({
+      executablePath: CHROMIUM,
+      // launch() gives every run a fresh temporary profile, removed on close.
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
+    });
+    await worker.ready;
+    const tenant = await api.createTenant('browser');
+    const job = await waitForFinal(api, tenant.api_key, (await submitJob(api, tenant.api_key, { prompt: 'FAKE:api:401' })).id);
+    expect(job.status).toBe('failed');
+    failedReason = (await api.ctx.queue.getJob(job.id))!.failedReason;
+    expect(failedReason).toMatch(/^auth_failed: /);
+    browser = await launching;
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await worker?.close();
+    await api?.close();
+    await env?.cleanup();
+  });
+
+  /** A context that reaches only the test's API: the page's web fonts and the like are cut off. */
+  async function newContext(withLogin: boolean): Promise<BrowserContext> {
+    const context = await browser.newContext(withLogin ? { httpCredentials: { ...LOGIN, origin: api.url } } : {});
+    await context.route('**/*', (route) => (route.request().url().startsWith(`${api.url}/`) ? route.continue() : route.abort()));
+    return context;
+  }
+
+  it('answers 401 without a login', async () => {
+    const context = await newContext(false);
+    try {
+      const page = await context.newPage();
+      const answered = page.waitForResponse(`${api.url}/admin/queues`);
+      // With no login to offer, Chromium gives up on the page after the challenge.
+      const navigation = await page.goto(`${api.url}/admin/queues`).catch((err: Error) => err);
+      const res = await answered;
+      expect(res.status()).toBe(401);
+      expect(await res.headerValue('www-authenticate')).toBe('Basic realm="claude-queue"');
+      if (navigation instanceof Error) expect(navigation.message).toContain('ERR_INVALID_AUTH_CREDENTIALS');
+      else expect(navigation?.status()).toBe(401);
+    } finally {
+      await context.close();
+    }
+  });
+
+  it("lists the queues, and shows a failed job's error in the claude queue's Failed tab", async () => {
+    const context = await newContext(true);
+    try {
+      const page = await context.newPage();
+      const res = await page.goto(`${api.url}/admin/queues`);
+      expect(res?.status()).toBe(200);
+      for (const spec of Object.values(catalog)) {
+        await page.getByRole('link', { name: spec.queue, exact: true }).first().waitFor({ timeout: 10_000 });
+      }
+
+      await page.goto(`${api.url}/admin/queues/queue/${catalog.claude.queue}?status=failed`);
+      await page.getByText(failedReason).first().waitFor({ timeout: 10_000 });
+      if (process.env.BOARD_SCREENSHOT) await page.screenshot({ path: process.env.BOARD_SCREENSHOT, fullPage: true });
+    } finally {
+      await context.close();
+    }
+  });
+});
