@@ -25,6 +25,7 @@ import {
   type WorkerConfig,
 } from '@claude-queue/shared';
 import { createSpawnRunner } from './claude/spawnRunner.js';
+import { startBoardSync } from './boardSync.js';
 import { Dispatcher } from './dispatcher.js';
 import { createReadinessCheck, startHealthServer, type HealthServer } from './healthServer.js';
 import { createWorkerMetrics, instrumentRunner, observeClaudeWorker, type WorkerMetrics } from './metrics.js';
@@ -195,6 +196,8 @@ export function createClaudeWorker(options: ClaudeWorkerOptions): ClaudeWorker {
       .catch((e: Error) => logger.error({ job_id: jobId, err: { message: e.message } }, 'could not record a failure'));
   });
   queueEvents.on('error', (err) => logger.warn({ err: { message: err.message } }, 'queue events error'));
+  // Operators' retries and removals in BullMQ itself (Bull Board) reach the job records.
+  const boardSync = startBoardSync({ queue: producer, queueEvents, jobs, scheduler, redis: store, keys, retentionSeconds: retentionSeconds(config), logger });
 
   const janitor = new Janitor({
     redis: store,
@@ -260,6 +263,7 @@ export function createClaudeWorker(options: ClaudeWorkerOptions): ClaudeWorker {
       await closing;
       clearTimeout(deadline);
       await webhooks.close();
+      await boardSync.stop();
       await queueEvents.close();
       await producer.close();
       eventsConnection.disconnect();
