@@ -1,6 +1,8 @@
 /**
  * The board in a real browser: headless Chromium (Debian's `chromium`, driven by
- * playwright-core, which never downloads a browser of its own) behind the Basic login.
+ * playwright-core, which never downloads a browser of its own) behind the Basic login:
+ * the page and a failed job's error, a retry from the UI (the browser's own headers
+ * pass the same-origin rule), and another site's form post refused.
  * Skipped, saying why, where no Chromium is installed; `.ci/run` installs it.
  *
  * BOARD_SCREENSHOT=/tmp/board.png saves what the browser showed, to look at.
@@ -9,10 +11,10 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { catalog, createLogger } from '@claude-queue/shared';
+import { catalog, createLogger, type JobView } from '@claude-queue/shared';
 import { createClaudeWorker, type ClaudeWorker } from '@claude-queue/worker';
 import { startTestApi, type TestApi } from '../../../test/support/apiServer.js';
-import { createTestEnv, type TestEnv } from '../../../test/support/env.js';
+import { createTestEnv, waitFor, type TestEnv } from '../../../test/support/env.js';
 import { submitJob, waitForFinal } from '../../../test/support/jobs.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -29,6 +31,8 @@ describe.skipIf(!hasChromium)(`the board in headless Chromium${hasChromium ? '' 
   let worker: ClaudeWorker;
   let browser: Browser;
   let failedReason: string;
+  let tenant: { id: string; api_key: string };
+  let failedJobId: string;
 
   beforeAll(async () => {
     env = await createTestEnv();
@@ -53,11 +57,12 @@ describe.skipIf(!hasChromium)(`the board in headless Chromium${hasChromium ? '' 
       ],
     });
     await worker.ready;
-    const tenant = await api.createTenant('browser');
+    tenant = await api.createTenant('browser');
     const job = await waitForFinal(api, tenant.api_key, (await submitJob(api, tenant.api_key, { prompt: 'FAKE:api:401' })).id);
     expect(job.status).toBe('failed');
     failedReason = (await api.ctx.queue.getJob(job.id))!.failedReason;
     expect(failedReason).toMatch(/^auth_failed: /);
+    failedJobId = job.id;
     browser = await launching;
   });
 
@@ -105,6 +110,48 @@ describe.skipIf(!hasChromium)(`the board in headless Chromium${hasChromium ? '' 
       await page.goto(`${api.url}/admin/queues/queue/${catalog.claude.queue}?status=failed`);
       await page.getByText(failedReason).first().waitFor({ timeout: 10_000 });
       if (process.env.BOARD_SCREENSHOT) await page.screenshot({ path: process.env.BOARD_SCREENSHOT, fullPage: true });
+    } finally {
+      await context.close();
+    }
+  });
+
+  it("retries the failed job from the UI: the browser's own requests pass the same-origin rule", async () => {
+    const context = await newContext(true);
+    try {
+      const page = await context.newPage();
+      await page.goto(`${api.url}/admin/queues/queue/${catalog.claude.queue}?status=failed`);
+      await page.getByText(failedReason).first().waitFor({ timeout: 10_000 });
+      await page.getByRole('button', { name: 'Retry all' }).click();
+      const answered = page.waitForResponse((res) => res.url().endsWith(`/api/queues/${catalog.claude.queue}/retry/failed`));
+      await page.getByRole('button', { name: 'Confirm' }).click();
+      expect((await answered).status()).toBe(200);
+      const rerun = await waitFor(async () => {
+        const job = (await api.request('GET', `/v1/jobs/${failedJobId}`, { key: tenant.api_key })).body as JobView;
+        return job.attempts === 2 && job.status === 'failed' ? job : undefined;
+      });
+      expect(rerun.attempt_history.map((a) => a.code)).toEqual(['auth_failed', 'auth_failed']);
+    } finally {
+      await context.close();
+    }
+  });
+
+  it('refuses a write that another site posts with the cached login', async () => {
+    const context = await newContext(true);
+    try {
+      const page = await context.newPage();
+      // A page elsewhere whose form posts to the board as soon as it loads.
+      const target = `${api.url}/admin/queues/api/queues/${catalog.claude.queue}/add`;
+      await page.route('http://elsewhere.test/', (route) =>
+        route.fulfill({
+          contentType: 'text/html',
+          body: `<form method="post" action="${target}"><input name="name" value="run"></form><script>document.forms[0].submit()</script>`,
+        }),
+      );
+      const answered = page.waitForResponse(target);
+      await page.goto('http://elsewhere.test/');
+      const res = await answered;
+      expect(res.status()).toBe(403);
+      expect(await res.text()).toContain('cross-origin requests may not change the board');
     } finally {
       await context.close();
     }
