@@ -172,6 +172,8 @@ if (!(await waitHealthy(`${BASE}/healthz`, 20_000))) {
   console.log(`
   claude-queue is running at ${BASE}   (Redis: ${REDIS_URL}, data: ${DATA_DIR})
   Admin token: ${ADMIN_TOKEN}
+  API docs:    ${BASE}/docs
+  Queue board: ${BASE}/admin/queues   (user admin, password: the admin token)
 
   # create a tenant and keep its API key
   API_KEY=$(curl -sf -X POST ${BASE}/v1/admin/tenants -H 'Authorization: Bearer ${ADMIN_TOKEN}' \\

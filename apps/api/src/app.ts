@@ -16,6 +16,7 @@ import { jobsRouter } from './routes/jobs.js';
 import { usageRouter } from './routes/usage.js';
 import { docsRouter } from './openapi/docsRouter.js';
 
+const PROBE_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/;
 
 export function createApp(ctx: ApiContext): Express {
@@ -26,6 +27,8 @@ export function createApp(ctx: ApiContext): Express {
   app.use(
     pinoHttp({
       logger: ctx.logger,
+      // Probes and scrapes come every few seconds: their lines would drown the rest.
+      autoLogging: { ignore: (req) => PROBE_PATHS.has(req.url?.split('?')[0] ?? '') },
       genReqId(req, res) {
         const given = req.headers['x-request-id'];
         const id = typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
