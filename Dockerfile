@@ -10,6 +10,7 @@ WORKDIR /app
 # Manifests first, so the slow `npm ci` layer is reused until they change.
 COPY package.json package-lock.json ./
 COPY packages/shared/package.json packages/shared/
+COPY packages/client/package.json packages/client/
 COPY apps/api/package.json apps/api/
 COPY apps/worker/package.json apps/worker/
 # No --ignore-scripts and no --omit=optional: @anthropic-ai/claude-code's postinstall
@@ -35,12 +36,14 @@ ENV NODE_ENV=production \
 WORKDIR /app
 COPY package.json package-lock.json ./
 COPY packages/shared/package.json packages/shared/
+COPY packages/client/package.json packages/client/
 COPY apps/api/package.json apps/api/
 COPY apps/worker/package.json apps/worker/
 # A fresh production install rather than copying the build stage's node_modules:
 # it keeps the CLI binary's hard link inside one layer instead of two copies.
 RUN --mount=type=cache,target=/root/.npm npm ci --omit=dev
 COPY --from=build /app/packages/shared/dist packages/shared/dist
+COPY --from=build /app/packages/client/dist packages/client/dist
 COPY --from=build /app/apps/api/dist apps/api/dist
 COPY --from=build /app/apps/worker/dist apps/worker/dist
 # The code stays root-owned and read-only to the app; only DATA_DIR is writable.
