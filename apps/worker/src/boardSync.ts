@@ -25,8 +25,6 @@ export interface BoardSyncOptions {
   scheduler: Scheduler;
   redis: Redis;
   keys: Keys;
-  /** JOB_RETENTION_HOURS in seconds: a reopened record's clock starts again. */
-  retentionSeconds: number;
   logger: Logger;
 }
 
@@ -62,12 +60,7 @@ export function startBoardSync(options: BoardSyncOptions): BoardSync {
     track('removal', jobId, async () => {
       const record = await jobs.get(jobId);
       if (!record || FINAL_STATUSES.includes(record.status)) return;
-      const canceled = await jobs.transition(jobId, ['queued', 'running'], 'canceled', {
-        finished_at: new Date().toISOString(),
-        error: { code: 'canceled', message: 'removed by an operator', retryable: false },
-        next_attempt_at: null,
-      });
-      if (!canceled) return;
+      if (!(await jobs.cancelRemoved(jobId))) return;
       await scheduler.withdraw(record.tenant_id, jobId);
       // Its worker may have lost it and still run the CLI: stop it wherever it is.
       if (record.status === 'running') await publishCancel(redis, keys, jobId);
@@ -81,15 +74,7 @@ export function startBoardSync(options: BoardSyncOptions): BoardSync {
       // Only the failure the retry was about: a record that failed after the event (the
       // rerun failed again before this ran) stays as it is.
       if (record?.status !== 'failed' || !record.finished_at || Date.parse(record.finished_at) > eventTime(id)) return;
-      const reopened = await jobs.transition(jobId, ['failed'], 'queued', {
-        finished_at: null,
-        result: null,
-        error: record.error,
-        next_attempt_at: new Date().toISOString(),
-      });
-      if (!reopened) return;
-      // The failure started the record's retention clock; it may run for a while yet.
-      await redis.expire(keys.job(jobId), options.retentionSeconds);
+      if (!(await jobs.reopenForRetry(record))) return;
       logger.info({ job_id: jobId, tenant_id: record.tenant_id }, 'failed job retried by an operator: queued again');
     });
   };

@@ -197,7 +197,7 @@ export function createClaudeWorker(options: ClaudeWorkerOptions): ClaudeWorker {
   });
   queueEvents.on('error', (err) => logger.warn({ err: { message: err.message } }, 'queue events error'));
   // Operators' retries and removals in BullMQ itself (Bull Board) reach the job records.
-  const boardSync = startBoardSync({ queue: producer, queueEvents, jobs, scheduler, redis: store, keys, retentionSeconds: retentionSeconds(config), logger });
+  const boardSync = startBoardSync({ queue: producer, queueEvents, jobs, scheduler, redis: store, keys, logger });
 
   const janitor = new Janitor({
     redis: store,

@@ -122,7 +122,6 @@ describe('the module alone', () => {
       scheduler: new Scheduler(redis, keys, { defaults: defaultTenantLimits(env.workerConfig()) }),
       redis,
       keys,
-      retentionSeconds: 3600,
       logger: createLogger('worker', 'silent'),
     });
   });

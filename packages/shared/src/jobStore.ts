@@ -147,6 +147,31 @@ export class JobStore {
     return job && job.tenant_id === tenantId ? job : null;
   }
 
+  /**
+   * failed → queued, for an operator's retry (Bull Board): the last error kept and
+   * next_attempt_at now, as while waiting to retry. A job that may run again has no
+   * expiry: the failure had started its retention clock.
+   */
+  async reopenForRetry(record: JobRecord): Promise<boolean> {
+    const reopened = await this.transition(record.id, ['failed'], 'queued', {
+      finished_at: null,
+      result: null,
+      error: record.error,
+      next_attempt_at: new Date().toISOString(),
+    });
+    if (reopened) await this.redis.persist(this.keys.job(record.id));
+    return reopened;
+  }
+
+  /** queued or running → canceled, for a job an operator removed from its queue. */
+  async cancelRemoved(id: string): Promise<boolean> {
+    return this.transition(id, ['queued', 'running'], 'canceled', {
+      finished_at: new Date().toISOString(),
+      error: { code: 'canceled', message: 'removed by an operator', retryable: false },
+      next_attempt_at: null,
+    });
+  }
+
   /** Whether the job was this tenant's: its id is still in the tenant's index after the record expired. */
   async wasTenantJob(id: string, tenantId: string): Promise<boolean> {
     return (await this.redis.zscore(this.keys.tenantJobs(tenantId), id)) !== null;

@@ -9,7 +9,7 @@ import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
 import express, { type Express, type RequestHandler } from 'express';
-import { catalog, retentionSeconds } from '@claude-queue/shared';
+import { catalog } from '@claude-queue/shared';
 import type { ApiContext } from '../context.js';
 import { boardUsersOf, refuseReadOnlyWrites, requireBoardLogin, type BoardAccess } from './boardAuth.js';
 import { createJobRecordHooks, type BoardHooks } from './jobRecordHooks.js';
@@ -64,7 +64,6 @@ export function createBoardApp(ctx: ApiContext): Express {
     scheduler: ctx.scheduler,
     redis: ctx.redis,
     keys: ctx.keys,
-    retentionSeconds: retentionSeconds(ctx.config),
     logger: ctx.logger,
   });
   const app = express();

@@ -45,8 +45,6 @@ export interface JobRecordHooksOptions {
   scheduler: Scheduler;
   redis: Redis;
   keys: Keys;
-  /** JOB_RETENTION_HOURS in seconds: a reopened record's clock starts again. */
-  retentionSeconds: number;
   logger: Logger;
 }
 
@@ -59,18 +57,7 @@ export function createJobRecordHooks(options: JobRecordHooksOptions): BoardHooks
   // same request object to both hooks.
   const reopenedBy = new WeakMap<BoardRequest, JobRecord[]>();
 
-  /** failed → queued, as a retry: next_attempt_at now and the last error kept, as while waiting to retry. */
-  async function reopen(record: JobRecord): Promise<boolean> {
-    const reopened = await jobs.transition(record.id, ['failed'], 'queued', {
-      finished_at: null,
-      result: null,
-      error: record.error,
-      next_attempt_at: new Date().toISOString(),
-    });
-    // The failure started the record's retention clock; it may run for a while yet.
-    if (reopened) await redis.expire(keys.job(record.id), options.retentionSeconds);
-    return reopened;
-  }
+  const reopen = (record: JobRecord) => jobs.reopenForRetry(record);
 
   /**
    * Back to failed for every reopened job BullMQ did not move (still failed there). A rerun
@@ -120,12 +107,7 @@ export function createJobRecordHooks(options: JobRecordHooksOptions): BoardHooks
   async function cancelRemoved(jobId: string): Promise<void> {
     const record = await jobs.get(jobId);
     if (!record || FINAL_STATUSES.includes(record.status)) return;
-    const canceled = await jobs.transition(jobId, ['queued', 'running'], 'canceled', {
-      finished_at: new Date().toISOString(),
-      error: { code: 'canceled', message: 'removed by an operator', retryable: false },
-      next_attempt_at: null,
-    });
-    if (!canceled) return;
+    if (!(await jobs.cancelRemoved(jobId))) return;
     await scheduler.withdraw(record.tenant_id, jobId);
     // A run whose worker lost the job can still be going: stop it wherever it is.
     if (record.status === 'running') await publishCancel(redis, keys, jobId);
