@@ -140,7 +140,8 @@ export function createClaudeWorker(options: ClaudeWorkerOptions): ClaudeWorker {
     scheduler,
     queue: producer,
     jobs,
-    freeSlots: () => config.WORKER_CONCURRENCY - active,
+    // A worker whose CLI does not run takes no jobs: they would only fail as cli_error.
+    freeSlots: () => (readiness.cliUsable() ? config.WORKER_CONCURRENCY - active : 0),
     attempts: config.JOB_ATTEMPTS,
     logger,
   });
@@ -217,7 +218,7 @@ export function createClaudeWorker(options: ClaudeWorkerOptions): ClaudeWorker {
     if (worker.cancelJob(message, ABORT_REASONS.canceled)) logger.info({ job_id: message }, 'cancel requested');
   });
   // Webhook delivery has its own connections, queue and Worker (queues/webhooks).
-  const webhooks = startWebhookDelivery({ config, logger });
+  const webhooks = startWebhookDelivery({ config, logger, onOutcome: (outcome) => metrics.webhookDeliveries.inc({ outcome }) });
   // METRICS_PORT: /metrics, /healthz and /readyz for Prometheus and orchestrators.
   let stopping = false;
   let health: HealthServer | null = null;
@@ -228,14 +229,17 @@ export function createClaudeWorker(options: ClaudeWorkerOptions): ClaudeWorker {
     onCliVersion: (version) => metrics.cliInfo.set({ version }, 1),
     logger,
   });
+  // The CLI is probed at start in any case, before the dispatcher asks readiness.cliUsable().
+  const cliProbed = readiness.start();
   const healthStarted =
     config.METRICS_PORT > 0
-      ? (readiness.start(),
+      ? (
         startHealthServer({ port: config.METRICS_PORT, registry: metrics.registry, token: config.METRICS_TOKEN, readiness: readiness.check, logger }).then((s) => {
           health = s;
         }))
       : undefined;
   const ready = Promise.all([
+    cliProbed,
     healthStarted,
     webhooks.ready,
     worker.waitUntilReady(),

@@ -144,12 +144,24 @@ export interface ReadinessCheckOptions {
  * only make sure the file is still there and executable. A failed probe is repeated, at
  * most every `cliRetryMs`, so a CLI installed late makes the worker ready.
  */
-export function createReadinessCheck(options: ReadinessCheckOptions): { start(): void; check(): Promise<Readiness> } {
+export interface ReadinessCheck {
+  /** Probes the CLI; resolves when the first answer is in. */
+  start(): Promise<void>;
+  check(): Promise<Readiness>;
+  /**
+   * False once `--version` failed, until a later probe (at most every `cliRetryMs`,
+   * started by this call) succeeds: the dispatcher takes no jobs it could only fail.
+   */
+  cliUsable(): boolean;
+}
+
+export function createReadinessCheck(options: ReadinessCheckOptions): ReadinessCheck {
   const pingTimeoutMs = options.pingTimeoutMs ?? 1000;
   const cliRetryMs = options.cliRetryMs ?? 30_000;
   let probe: Promise<boolean> | null = null;
   let probedAt = 0;
   let versionReported = false;
+  let lastOk: boolean | null = null;
 
   const runProbe = () => {
     probedAt = Date.now();
@@ -160,10 +172,12 @@ export function createReadinessCheck(options: ReadinessCheckOptions): { start():
           options.onCliVersion?.(r.version);
         }
         if (!r.ok) options.logger.warn({ bin: options.claudeBin }, 'the claude CLI does not run: this worker is not ready');
+        lastOk = r.ok;
         return r.ok;
       },
       (err: Error) => {
         options.logger.warn({ bin: options.claudeBin, err: { message: err.message } }, 'the claude CLI could not be probed');
+        lastOk = false;
         return false;
       },
     );
@@ -199,7 +213,11 @@ export function createReadinessCheck(options: ReadinessCheckOptions): { start():
   };
 
   return {
-    start: () => void runProbe(),
+    start: () => runProbe().then(() => undefined),
+    cliUsable() {
+      if (lastOk === false && Date.now() - probedAt >= cliRetryMs) void runProbe();
+      return lastOk !== false;
+    },
     async check() {
       const accepting = !options.isStopping();
       const [redis, cli] = await Promise.all([redisOk(), cliOk()]);
