@@ -96,6 +96,8 @@ export function createApiContext(config: ApiConfig, logger: Logger): ApiContext 
       maxPromptBytes: config.MAX_PROMPT_BYTES,
       timeoutMaxMs: config.JOB_TIMEOUT_MAX_MS,
       allowedPermissionModes: config.ALLOWED_PERMISSION_MODES,
+      deniedTools: config.DENIED_TOOLS,
+      allowStdioMcp: config.MCP_ALLOW_STDIO,
     }),
     secretsKey,
     webhookSecrets: new WebhookSecrets(redis, keys, secretsKey),

@@ -71,7 +71,7 @@ describe('jobs', () => {
       allowed_tools: ['Read'],
       disallowed_tools: ['Bash'],
       permission_mode: 'plan',
-      mcp_config: { mcpServers: { x: { command: 'x' } } },
+      mcp_config: { mcpServers: { x: { type: 'http', url: 'https://mcp.example.com/mcp' } } },
       json_schema: { type: 'object' },
       timeout_ms: 5000,
       stream: true,

@@ -78,7 +78,20 @@ describe('worker with the fake CLI', () => {
     const call = await fakeCall(tenant.id, job.id);
     expect(call.prompt).toBe('hello from stdin');
     expect(call.argv.join(' ')).not.toContain('hello from stdin');
-    expect(call.argv).toEqual(['--print', '--output-format', 'stream-json', '--verbose', '--model', 'sonnet', '--max-turns', '2']);
+    // DENIED_TOOLS (default Bash, WebFetch) are disallowed on every run.
+    expect(call.argv).toEqual([
+      '--print',
+      '--output-format',
+      'stream-json',
+      '--verbose',
+      '--model',
+      'sonnet',
+      '--max-turns',
+      '2',
+      '--disallowed-tools',
+      'Bash',
+      'WebFetch',
+    ]);
   });
 
   it('gives the CLI only the allowlisted environment, with HOME and CLAUDE_CONFIG_DIR per tenant', async () => {

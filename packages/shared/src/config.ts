@@ -39,6 +39,16 @@ const sharedSchema = z.object({
   ALLOWED_PERMISSION_MODES: commaList
     .pipe(z.array(z.enum(PERMISSION_MODES)))
     .default(['acceptEdits', 'auto', 'manual', 'dontAsk', 'plan']),
+  /**
+   * Tools no request may allow, and every run disallows (`none` for none): Bash runs
+   * commands on the worker, WebFetch reaches its network (default: Bash,WebFetch).
+   */
+  DENIED_TOOLS: z
+    .string()
+    .default('Bash,WebFetch')
+    .transform((s) => (s.trim() === 'none' ? [] : s.split(',').map((x) => x.trim()).filter(Boolean))),
+  /** Let requests' mcp_config start local (stdio) MCP servers, i.e. commands on the worker (default: false). */
+  MCP_ALLOW_STDIO: envBoolean.default(false),
   /** How long finished jobs, their events and deliveries are kept, in hours; fractions allowed (default: 168, a week). */
   JOB_RETENTION_HOURS: z.coerce.number().positive().default(168),
   /** How long a conversation can be continued after its last use, in days (default: 30). */

@@ -9,7 +9,14 @@ export interface JobRequestLimits {
   maxPromptBytes: number;
   timeoutMaxMs: number;
   allowedPermissionModes: readonly PermissionMode[];
+  /** Tools no request may allow (DENIED_TOOLS); the worker disallows them on every run. */
+  deniedTools?: readonly string[];
+  /** Whether `mcp_config` may start local (stdio) servers: commands on the worker (MCP_ALLOW_STDIO). */
+  allowStdioMcp?: boolean;
 }
+
+/** No NUL: an argv entry can't hold one, and the spawn would fail on every attempt. */
+const noNul = (s: string) => !s.includes('\0');
 
 /** Values that become argv entries must not look like flags to the CLI's parser. */
 const argValue = (max: number) =>
@@ -17,7 +24,26 @@ const argValue = (max: number) =>
     .string()
     .min(1)
     .max(max)
-    .refine((s) => !s.startsWith('-'), 'must not start with "-"');
+    .refine((s) => !s.startsWith('-'), 'must not start with "-"')
+    .refine(noNul, 'must not contain a NUL character');
+
+/** A tool rule's tool: `Bash(git *)` → `Bash`. */
+export const toolNameOf = (rule: string) => rule.split('(')[0]!.trim();
+
+/** Deepest nesting a request body may have: deeper JSON is refused before anything walks it recursively. */
+export const MAX_JSON_DEPTH = 32;
+
+/** Whether a parsed JSON value nests deeper than `max` (iterative: no stack to overflow). */
+export function jsonDepthExceeds(value: unknown, max = MAX_JSON_DEPTH): boolean {
+  const stack: Array<[unknown, number]> = [[value, 1]];
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop()!;
+    if (v === null || typeof v !== 'object') continue;
+    if (depth > max) return true;
+    for (const child of Object.values(v as Record<string, unknown>)) stack.push([child, depth + 1]);
+  }
+  return false;
+}
 
 const jsonBytes = (value: unknown) => Buffer.byteLength(JSON.stringify(value), 'utf8');
 
@@ -30,11 +56,18 @@ export function createJobRequestSchema(limits: JobRequestLimits) {
       .refine((s) => s.trim().length > 0, 'must not be empty')
       .refine((s) => Buffer.byteLength(s, 'utf8') <= limits.maxPromptBytes, `must be at most ${limits.maxPromptBytes} bytes`),
     model: argValue(200).regex(/^[A-Za-z0-9._:@/[\]-]+$/, 'must be a model name or alias').optional(),
-    system_prompt: z.string().min(1).max(64 * 1024).optional(),
-    append_system_prompt: z.string().min(1).max(64 * 1024).optional(),
+    system_prompt: z.string().min(1).max(64 * 1024).refine(noNul, 'must not contain a NUL character').optional(),
+    append_system_prompt: z.string().min(1).max(64 * 1024).refine(noNul, 'must not contain a NUL character').optional(),
     max_turns: z.number().int().min(1).max(1000).optional(),
     max_budget_usd: z.number().positive().max(10_000).optional(),
-    allowed_tools: z.array(argValue(500)).max(200).optional(),
+    allowed_tools: z
+      .array(
+        argValue(500).refine((t) => !(limits.deniedTools ?? []).includes(toolNameOf(t)), {
+          message: `is not allowed by this deployment (denied: ${(limits.deniedTools ?? []).join(', ')})`,
+        }),
+      )
+      .max(200)
+      .optional(),
     disallowed_tools: z.array(argValue(500)).max(200).optional(),
     permission_mode: z
       .enum(PERMISSION_MODES)
@@ -47,6 +80,19 @@ export function createJobRequestSchema(limits: JobRequestLimits) {
     mcp_config: z
       .strictObject({ mcpServers: z.record(z.string(), z.record(z.string(), z.unknown())) }, {
         error: 'must be an object of the form {"mcpServers": {...}}',
+      })
+      .refine((c) => jsonBytes(c) <= 64 * 1024, 'must be at most 64 KiB')
+      .superRefine((config, ctx) => {
+        // A local (stdio) server is a command the CLI starts on the worker, before any
+        // permission check, with the worker's files and network: only if the operator says so.
+        for (const [name, server] of Object.entries(config.mcpServers)) {
+          const local = 'command' in server || server.type === 'stdio';
+          if (local && !limits.allowStdioMcp) {
+            ctx.addIssue({ code: 'custom', path: ['mcpServers', name], message: 'local (stdio) MCP servers run commands on the worker and are not allowed by this deployment: use a remote server ({"type": "http", "url": …})' });
+          } else if (!local && !((server.type === 'http' || server.type === 'sse') && typeof server.url === 'string' && /^https?:\/\//.test(server.url))) {
+            ctx.addIssue({ code: 'custom', path: ['mcpServers', name], message: 'must be {"type": "http" | "sse", "url": "https://…"}' });
+          }
+        }
       })
       .optional(),
     json_schema: z

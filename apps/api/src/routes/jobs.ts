@@ -4,6 +4,8 @@ import { z } from 'zod';
 import {
   checkWebhookUrl,
   DEFAULT_PRIORITY,
+  jsonDepthExceeds,
+  MAX_JSON_DEPTH,
   FINAL_STATUSES,
   JOB_STATUSES,
   publishCancel,
@@ -106,18 +108,8 @@ export function jobsRouter(ctx: ApiContext): Router {
     return record;
   }
 
-  router.post('/', async (req, res) => {
-    const tenant = req.tenant!;
-    if (req.body === undefined) {
-      throw new HttpProblem(400, 'invalid_request', 'a JSON body is required', { errors: [{ field: 'prompt', message: 'is required' }] });
-    }
-    const request = ctx.jobRequestSchema.parse(req.body);
-    const idempotencyKey = req.get('idempotency-key');
-    if (idempotencyKey !== undefined && !IDEMPOTENCY_KEY.test(idempotencyKey)) {
-      throw new HttpProblem(400, 'invalid_request', 'Idempotency-Key must be 1 to 255 printable ASCII characters', {
-        errors: [{ field: 'Idempotency-Key', message: 'invalid' }],
-      });
-    }
+  /** What a new job must pass besides its schema: checks that read the network or Redis. */
+  async function checkReferences(tenantId: string, request: JobRequest): Promise<void> {
     if (request.webhook_url) {
       // Refused now when it can be known (an IP literal, or a name with only blocked
       // addresses); the delivery checks the address it connects to again.
@@ -126,9 +118,29 @@ export function jobsRouter(ctx: ApiContext): Router {
         throw new HttpProblem(400, 'invalid_request', `webhook_url: ${check.reason}`, { errors: [{ field: 'webhook_url', message: check.reason }] });
       }
     }
-    if (request.session_id && !(await ctx.sessions.getForTenant(request.session_id, tenant.id))) {
+    if (request.session_id && !(await ctx.sessions.getForTenant(request.session_id, tenantId))) {
       throw new HttpProblem(404, 'session_not_found', 'no session with this session_id for this tenant', {
         errors: [{ field: 'session_id', message: 'not found' }],
+      });
+    }
+  }
+
+  router.post('/', async (req, res) => {
+    const tenant = req.tenant!;
+    if (req.body === undefined) {
+      throw new HttpProblem(400, 'invalid_request', 'a JSON body is required', { errors: [{ field: 'prompt', message: 'is required' }] });
+    }
+    // Before anything walks the body recursively (validation, hashing, storing).
+    if (jsonDepthExceeds(req.body)) {
+      throw new HttpProblem(400, 'invalid_request', `the body nests deeper than ${MAX_JSON_DEPTH} levels`, {
+        errors: [{ field: '(body)', message: 'nested too deeply' }],
+      });
+    }
+    const request = ctx.jobRequestSchema.parse(req.body);
+    const idempotencyKey = req.get('idempotency-key');
+    if (idempotencyKey !== undefined && !IDEMPOTENCY_KEY.test(idempotencyKey)) {
+      throw new HttpProblem(400, 'invalid_request', 'Idempotency-Key must be 1 to 255 printable ASCII characters', {
+        errors: [{ field: 'Idempotency-Key', message: 'invalid' }],
       });
     }
 
@@ -144,11 +156,14 @@ export function jobsRouter(ctx: ApiContext): Router {
     };
 
     if (idempotencyKey === undefined) {
+      await checkReferences(tenant.id, request);
       const record = await createJob(tenant.id, request);
       req.log.info({ job_id: record.id, tenant_id: tenant.id }, 'job enqueued');
       return answer(record, 202);
     }
 
+    // A replay answers with the original job, whatever has changed since (an expired
+    // session, say): the key is looked up before the request is checked again.
     const claim = await ctx.idempotency.claim(tenant.id, idempotencyKey, request);
     if (claim.kind === 'mismatch') {
       throw new HttpProblem(422, 'idempotency_key_reused', 'this Idempotency-Key was used with a different request');
@@ -166,6 +181,7 @@ export function jobsRouter(ctx: ApiContext): Router {
     }
     let record: JobRecord;
     try {
+      await checkReferences(tenant.id, request);
       record = await createJob(tenant.id, request);
     } catch (err) {
       await claim.abandon().catch(() => undefined);

@@ -21,7 +21,7 @@ describe('buildClaudeArgs', () => {
         permission_mode: 'plan',
         allowed_tools: ['Bash(git *)', 'Edit'],
         disallowed_tools: ['WebFetch'],
-        mcp_config: { mcpServers: { x: { command: 'echo' } } },
+        mcp_config: { mcpServers: { x: { type: 'http', url: 'https://mcp.example.com/mcp' } } },
         json_schema: { type: 'object' },
       },
       { resume: '0b1c2d3e-0000-4000-8000-000000000000', bare: true },
@@ -50,10 +50,15 @@ describe('buildClaudeArgs', () => {
       'Edit',
       '--disallowed-tools',
       'WebFetch',
-      '--mcp-config={"mcpServers":{"x":{"command":"echo"}}}',
+      '--mcp-config={"mcpServers":{"x":{"type":"http","url":"https://mcp.example.com/mcp"}}}',
       '--strict-mcp-config',
       '--json-schema={"type":"object"}',
     ]);
+  });
+
+  it("disallows the deployment's denied tools on every run, before the request's own", () => {
+    const args = buildClaudeArgs({ prompt: 'p', disallowed_tools: ['Write'] }, { deniedTools: ['Bash', 'WebFetch'] });
+    expect(args.slice(args.indexOf('--disallowed-tools'))).toEqual(['--disallowed-tools', 'Bash', 'WebFetch', 'Write']);
   });
 
   it('never adds a permission bypass by itself', () => {

@@ -10,6 +10,8 @@ export interface BuildArgsOptions {
   resume?: string;
   /** `--bare`: skip hooks, plugins and CLAUDE.md discovery. */
   bare?: boolean;
+  /** Tools the deployment denies (DENIED_TOOLS): disallowed on every run, whatever the request. */
+  deniedTools?: readonly string[];
 }
 
 export function buildClaudeArgs(request: JobRequest, options: BuildArgsOptions = {}): string[] {
@@ -27,7 +29,8 @@ export function buildClaudeArgs(request: JobRequest, options: BuildArgsOptions =
   if (request.permission_mode) args.push('--permission-mode', request.permission_mode);
   // Variadic flags: each tool is its own argv entry ("Bash(git *)" holds a space).
   if (request.allowed_tools?.length) args.push('--allowed-tools', ...request.allowed_tools);
-  if (request.disallowed_tools?.length) args.push('--disallowed-tools', ...request.disallowed_tools);
+  const disallowed = [...(options.deniedTools ?? []), ...(request.disallowed_tools ?? [])];
+  if (disallowed.length) args.push('--disallowed-tools', ...disallowed);
   if (request.mcp_config) {
     // Only the request's MCP servers: never ones a tenant's config dir might hold.
     args.push(`--mcp-config=${JSON.stringify(request.mcp_config)}`, '--strict-mcp-config');

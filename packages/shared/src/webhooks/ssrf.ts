@@ -165,7 +165,8 @@ export async function checkWebhookUrl(url: string, options: WebhookUrlCheckOptio
   }
   const reasons = addresses.map((a) => blockedAddressReason(a.address));
   if (addresses.length > 0 && reasons.every((r) => r !== null)) {
-    return { ok: false, reason: `${parsed.hostname} resolves only to blocked addresses (${reasons[0]}): webhooks go to public addresses only` };
+    // Which addresses, stays here: the answer must not map the deployment's internal DNS.
+    return { ok: false, reason: `${parsed.hostname} resolves only to non-public addresses: webhooks go to public addresses only` };
   }
   return { ok: true };
 }

@@ -42,7 +42,7 @@ export interface ClaudeProcessorDeps {
   runner: ClaudeRunner;
   config: Pick<
     WorkerConfig,
-    'DATA_DIR' | 'JOB_TIMEOUT_MS' | 'JOB_BACKOFF_MS' | 'CLAUDE_CODE_MAX_RETRIES' | 'WORKER_CLI_BARE' | 'WORKER_KILL_GRACE_MS'
+    'DATA_DIR' | 'JOB_TIMEOUT_MS' | 'JOB_BACKOFF_MS' | 'CLAUDE_CODE_MAX_RETRIES' | 'WORKER_CLI_BARE' | 'WORKER_KILL_GRACE_MS' | 'DENIED_TOOLS'
   >;
   logger: Logger;
   /** The environment the child's allowlist is taken from (default: process.env). */
@@ -165,7 +165,7 @@ export function createClaudeProcessor(deps: ClaudeProcessorDeps) {
       const outcome = await runner.run({
         onText,
         partialMessages: request.stream === true,
-        args: buildClaudeArgs(request, { resume: request.session_id, bare: config.WORKER_CLI_BARE }),
+        args: buildClaudeArgs(request, { resume: request.session_id, bare: config.WORKER_CLI_BARE, deniedTools: config.DENIED_TOOLS }),
         prompt: request.prompt,
         cwd,
         env: applyTenantCredentials(
