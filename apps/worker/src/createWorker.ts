@@ -174,10 +174,14 @@ export function createClaudeWorker(options: ClaudeWorkerOptions): ClaudeWorker {
     if (!job?.id || err instanceof JobFailedError) return;
     const final = err.name === 'UnrecoverableError' || job.attemptsMade >= (job.opts.attempts ?? 1);
     if (!final) return;
+    // BullMQ fails a job that stalled too often on the next worker that takes it.
+    const stalledOut = /stalled more than allowable limit/.test(err.message);
     void jobs
       .transition(job.id, ['queued', 'running'], 'failed', {
         finished_at: new Date().toISOString(),
-        error: { code: 'internal_error', message: 'the worker failed to run the job', retryable: false },
+        error: stalledOut
+          ? { code: 'worker_lost', message: 'the workers running this job stopped too many times', retryable: false }
+          : { code: 'internal_error', message: 'the worker failed to run the job', retryable: false },
         next_attempt_at: null,
       })
       .catch((e: Error) => logger.error({ job_id: job.id, err: { message: e.message } }, 'could not record a failure'));

@@ -31,7 +31,12 @@ export function streamJobEvents(ctx: ApiContext, findJob: (req: Request) => Prom
     const send = (event: string, data: unknown, id?: string) => {
       res.write(`${id ? `id: ${id}\n` : ''}event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
     };
-    const heartbeat = setInterval(() => res.write(': heartbeat\n\n'), HEARTBEAT_MS);
+    // The heartbeat also looks for events: an announcement lost while the subscription
+    // reconnected (a Redis restart) delays the stream by one beat, not forever.
+    const heartbeat = setInterval(() => {
+      res.write(': heartbeat\n\n');
+      void pump();
+    }, HEARTBEAT_MS);
     let unwatch: (() => void) | undefined;
     const end = () => {
       if (closed) return;
@@ -75,6 +80,8 @@ export function streamJobEvents(ctx: ApiContext, findJob: (req: Request) => Prom
     };
 
     unwatch = await ctx.watcher.watch(job.id, () => void pump());
+    // The client may have gone while the subscription was getting ready.
+    if (closed) return unwatch();
     await pump();
   };
 }

@@ -181,6 +181,30 @@ describe('Scheduler', () => {
     expect(await drain(10, now + 5001)).toEqual(['paused', 'paused', 'paused']);
   });
 
+  it('takes back the start and the slot of a dispatched job withdrawn before it ran (a busy conversation)', async () => {
+    await setLimits('rated', { rate: { max: 1, per_seconds: 60 }, max_concurrency: 1 });
+    await submitMany('rated', 2);
+    const [first] = await scheduler.dispatch(1);
+    expect(await scheduler.dispatch(1)).toHaveLength(0);
+    await scheduler.withdraw('rated', first!.jobId);
+    // Neither the rate window nor the slot still counts the job that never started.
+    expect((await scheduler.dispatch(1)).map((d) => d.jobId)).toEqual(['rated-1']);
+  });
+
+  it('renews a running job\'s lapsed lease, but never one whose job has ended', async () => {
+    const jobKey = keys.job('long-run');
+    await redis.hset(jobKey, { id: 'long-run', status: 'running' });
+    await scheduler.renew('t', 'long-run');
+    expect(await scheduler.running('t')).toBe(1);
+    await redis.zrem(keys.running('t'), 'long-run'); // as if the lease lapsed and was trimmed
+    await scheduler.renew('t', 'long-run');
+    expect(await scheduler.running('t')).toBe(1);
+    await redis.hset(jobKey, 'status', 'succeeded');
+    await scheduler.release('t', 'long-run');
+    await scheduler.renew('t', 'long-run');
+    expect(await scheduler.running('t')).toBe(0);
+  });
+
   it('keeps the run queue short: no more dispatched-but-not-started jobs than the room asked for', async () => {
     await submitMany('a', 10);
     expect(await scheduler.dispatch(3)).toHaveLength(3);

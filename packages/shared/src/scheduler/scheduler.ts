@@ -19,7 +19,7 @@
 import type { Redis } from 'ioredis';
 import type { Keys } from '../keys.js';
 import type { EffectiveLimits } from '../limits.js';
-import { ACQUIRE, DISPATCH, PAUSE, SUBMIT, WITHDRAW } from './scripts.js';
+import { ACQUIRE, DISPATCH, PAUSE, RENEW, SUBMIT, WITHDRAW } from './scripts.js';
 
 export interface SchedulerOptions {
   /** The deployment's default limits (config.ts defaultTenantLimits). */
@@ -112,8 +112,8 @@ export class Scheduler {
 
   /** Keeps a running job's slot from expiring. */
   async renew(tenantId: string, jobId: string): Promise<void> {
-    // XX: only while the job still holds it; a renewal racing the release must not take it back.
-    await this.redis.zadd(this.keys.running(tenantId), 'XX', Date.now() + this.leaseMs, jobId);
+    // Only while the job runs: a renewal racing the final release must not take the slot back.
+    await this.redis.eval(RENEW, 2, this.keys.running(tenantId), this.keys.job(jobId), jobId, Date.now() + this.leaseMs);
   }
 
   /** Frees a job's slot (a retry or a hand-back; final statuses free it in JobStore.transition). */
@@ -124,7 +124,7 @@ export class Scheduler {
   /** Takes a job that has not started out of the scheduler (cancel). */
   async withdraw(tenantId: string, jobId: string): Promise<void> {
     const k = this.keys;
-    await this.redis.eval(WITHDRAW, 3, k.intake(tenantId), k.dispatched(), k.running(tenantId), jobId);
+    await this.redis.eval(WITHDRAW, 4, k.intake(tenantId), k.dispatched(), k.running(tenantId), k.starts(tenantId), jobId);
   }
 
   /** Pauses a tenant's starts (the model API rate-limited its credential). */

@@ -178,14 +178,28 @@ return 0
 `;
 
 /**
- * Takes a job out of the scheduler before it starts (cancel).
- * KEYS: intake, dispatched, running
+ * Takes a job that has not started out of the scheduler (cancel, a conversation busy):
+ * out of the intake and the run queue, its slot freed, and the start its dispatch
+ * counted taken back.
+ * KEYS: intake, dispatched, running, starts
  * ARGV: job id
  */
 export const WITHDRAW = `
 redis.call('zrem', KEYS[1], ARGV[1])
 redis.call('zrem', KEYS[2], ARGV[1])
 redis.call('zrem', KEYS[3], ARGV[1])
+redis.call('zrem', KEYS[4], ARGV[1] .. ':d')
+return 1
+`;
+
+/**
+ * Renews a running job's slot; re-takes it if the lease lapsed while the job still runs
+ * (a worker cut off from Redis for a while), never after the job ended.
+ * KEYS: running, job hash   ARGV: job id, lease expiry (ms)
+ */
+export const RENEW = `
+if redis.call('hget', KEYS[2], 'status') ~= 'running' then return 0 end
+redis.call('zadd', KEYS[1], ARGV[2], ARGV[1])
 return 1
 `;
 

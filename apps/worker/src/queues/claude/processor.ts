@@ -79,17 +79,6 @@ export function createClaudeProcessor(deps: ClaudeProcessorDeps) {
       return { skipped: true };
     }
 
-    // The tenant's limits: a dispatched job holds its slot already; a retry or a
-    // hand-back takes one now, or waits without spending an attempt or a worker slot.
-    // The moment the tenant's rate window counts is the job's started_at: one clock.
-    const startedAt = Date.now();
-    const waitMs = await scheduler.acquire(tenantId, jobId, startedAt);
-    if (waitMs > 0) {
-      log.debug({ wait_ms: waitMs }, 'tenant at its limit; delaying');
-      await job.moveToDelayed(Date.now() + waitMs, token);
-      throw new DelayedError();
-    }
-
     const history: AttemptRecord[] = [...record.attempt_history];
     if (record.status === 'running') {
       // The record says running but no worker holds the run: its worker died and
@@ -110,6 +99,7 @@ export function createClaudeProcessor(deps: ClaudeProcessorDeps) {
     if (request.session_id) {
       const session = await sessions.getForTenant(request.session_id, record.tenant_id);
       if (!session) {
+        await scheduler.withdraw(tenantId, jobId);
         throw await finishFailed(record, { code: 'session_not_found', message: 'no such session for this tenant', retryable: false }, history);
       }
       releaseSession = await sessions.tryLock(request.session_id, jobId, timeoutMs + 2 * config.WORKER_KILL_GRACE_MS + 10_000);
@@ -117,11 +107,24 @@ export function createClaudeProcessor(deps: ClaudeProcessorDeps) {
         // Another job is continuing this conversation right now: wait without spending
         // an attempt, and let another of the tenant's jobs have the slot meanwhile.
         log.debug('session busy; delaying');
-        await scheduler.release(tenantId, jobId);
+        // Checked before the tenant's limits, so waiting takes no slot and counts no start.
+        await scheduler.withdraw(tenantId, jobId);
         await job.moveToDelayed(Date.now() + SESSION_BUSY_DELAY_MS, token);
         throw new DelayedError();
       }
       workspaceId = session.workspace;
+    }
+
+    // The tenant's limits: a dispatched job holds its slot already; a retry or a
+    // hand-back takes one now, or waits without spending an attempt or a worker slot.
+    // The moment the tenant's rate window counts is the job's started_at: one clock.
+    const startedAt = Date.now();
+    const waitMs = await scheduler.acquire(tenantId, jobId, startedAt);
+    if (waitMs > 0) {
+      log.debug({ wait_ms: waitMs }, 'tenant at its limit; delaying');
+      await releaseSession?.();
+      await job.moveToDelayed(Date.now() + waitMs, token);
+      throw new DelayedError();
     }
 
     const renewal = setInterval(() => {
