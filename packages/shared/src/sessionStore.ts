@@ -61,18 +61,26 @@ export class SessionStore {
    * workspace would interleave writes to one transcript. Returns a release function,
    * or null when another job holds the session.
    */
-  async tryLock(sessionId: string, owner: string, ttlMs: number): Promise<(() => Promise<void>) | null> {
+  async tryLock(sessionId: string, jobId: string, runId: string, ttlMs: number): Promise<(() => Promise<void>) | null> {
     const key = this.keys.sessionLock(sessionId);
-    const ok = await this.redis.set(key, owner, 'PX', ttlMs, 'NX');
-    if (ok !== 'OK') {
-      // A retry of the same job may find its own lock from a crashed attempt.
-      if ((await this.redis.get(key)) !== owner) return null;
-      await this.redis.pexpire(key, ttlMs);
-    }
+    // The owner is this run of the job: a later run of the same job (its worker died or
+    // lost the job) takes the lock over, and the earlier run's release then finds it
+    // is no longer its own.
+    const owner = `${jobId}:${runId}`;
+    const ok = await this.redis.eval(TAKE_LOCK, 1, key, owner, `${jobId}:`, ttlMs);
+    if (ok !== 1) return null;
     return async () => {
       await this.redis.eval(RELEASE_IF_OWNER, 1, key, owner);
     };
   }
 }
+
+/** Takes the lock if free or held by another run of the same job (ARGV[2]: its prefix). */
+const TAKE_LOCK = `
+local held = redis.call('get', KEYS[1])
+if held and held ~= ARGV[1] and string.sub(held, 1, #ARGV[2]) ~= ARGV[2] then return 0 end
+redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[3])
+return 1
+`;
 
 const RELEASE_IF_OWNER = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`;

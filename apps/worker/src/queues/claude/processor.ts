@@ -7,6 +7,7 @@
  *
  * The job record and the request hold the prompt: log ids only.
  */
+import { randomUUID } from 'node:crypto';
 import { mkdir, utimes } from 'node:fs/promises';
 import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
 import {
@@ -102,7 +103,7 @@ export function createClaudeProcessor(deps: ClaudeProcessorDeps) {
         await scheduler.withdraw(tenantId, jobId);
         throw await finishFailed(record, { code: 'session_not_found', message: 'no such session for this tenant', retryable: false }, history);
       }
-      releaseSession = await sessions.tryLock(request.session_id, jobId, timeoutMs + 2 * config.WORKER_KILL_GRACE_MS + 10_000);
+      releaseSession = await sessions.tryLock(request.session_id, jobId, token ?? randomUUID(), timeoutMs + 2 * config.WORKER_KILL_GRACE_MS + 10_000);
       if (!releaseSession) {
         // Another job is continuing this conversation right now: wait without spending
         // an attempt, and let another of the tenant's jobs have the slot meanwhile.
