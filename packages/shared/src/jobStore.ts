@@ -88,6 +88,9 @@ export function usageOf(status: JobStatus, result: JobResult | null | undefined)
   };
 }
 
+/** How long a job record lives before the scheduler has accepted its job. */
+export const UNSUBMITTED_TTL_SECONDS = 300;
+
 const JSON_FIELDS = ['request', 'result', 'error', 'metadata', 'attempt_history'] as const;
 
 export class JobStore {
@@ -120,6 +123,9 @@ export class JobStore {
     await this.redis
       .multi()
       .hset(this.keys.job(id), serialize(record))
+      // Until the scheduler accepts it (Scheduler.submit persists it): an API that dies
+      // in between leaves no job that would wait for ever.
+      .expire(this.keys.job(id), UNSUBMITTED_TTL_SECONDS)
       .zadd(this.keys.tenantJobs(tenantId), 0, id)
       .xadd(this.keys.jobEvents(id), '*', 'type', 'status', 'data', JSON.stringify({ status: 'queued' } satisfies JobStatusEvent))
       .expire(this.keys.jobEvents(id), this.retentionSeconds)

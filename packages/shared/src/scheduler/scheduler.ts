@@ -56,13 +56,14 @@ export class Scheduler {
     const k = this.keys;
     const [ok, queued, max] = (await this.redis.eval(
       SUBMIT,
-      6,
+      7,
       k.intake(tenantId),
       k.schedTenants(),
       k.schedLastVtime(),
       k.schedVnow(),
       k.schedSeq(),
       k.tenant(tenantId),
+      k.job(jobId),
       jobId,
       tenantId,
       priority,

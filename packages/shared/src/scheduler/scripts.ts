@@ -64,8 +64,9 @@ end
 `;
 
 /**
- * Adds a job to its tenant's intake, unless the tenant's queue quota is full.
- * KEYS: intake, schedTenants, schedLastVtime, schedVnow, schedSeq, tenant hash
+ * Adds a job to its tenant's intake, unless the tenant's queue quota is full; an
+ * accepted job's record stops expiring (JobStore.create gave it a short life until now).
+ * KEYS: intake, schedTenants, schedLastVtime, schedVnow, schedSeq, tenant hash, job hash
  * ARGV: job id, tenant id, priority, defaults JSON
  * Returns {1, queued after} or {0, queued, max_queued}.
  */
@@ -76,6 +77,7 @@ if L.queued and queued >= L.queued then return { 0, queued, L.queued } end
 -- Lower priority first, then arrival order (2^32 arrivals per priority before they wrap).
 local seq = redis.call('incr', KEYS[5]) % 4294967296
 redis.call('zadd', KEYS[1], tonumber(ARGV[3]) * 4294967296 + seq, ARGV[1])
+redis.call('persist', KEYS[7])
 if not redis.call('zscore', KEYS[2], ARGV[2]) then
   -- A tenant joins at the current virtual time, or later if it left with a later one:
   -- being away earns no credit, and leaving and coming back gains nothing.
