@@ -4,38 +4,25 @@
  * worker and the API are separate parts here as in production: events cross Redis.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLogger } from '@claude-queue/shared';
-import { createClaudeWorker, type ClaudeWorker } from '@claude-queue/worker';
-import { startTestApi, type TestApi } from '../support/apiServer.js';
-import { createTestEnv, type TestEnv } from '../support/env.js';
-import { startFakeAnthropic, type FakeAnthropic } from '../support/fakeAnthropic.js';
+import type { TestApi } from '../support/apiServer.js';
+import type { FakeAnthropic } from '../support/fakeAnthropic.js';
+import { startStack, type Stack } from '../support/stack.js';
 import { submitJob, waitForFinal } from '../support/jobs.js';
 import { openSse, type SseEvent } from '../support/sse.js';
 
-let env: TestEnv;
+let stack: Stack;
 let api: TestApi;
 let model: FakeAnthropic;
-let worker: ClaudeWorker;
 let tenant: { id: string; api_key: string };
 
 beforeAll(async () => {
-  env = await createTestEnv();
-  model = await startFakeAnthropic();
-  api = await startTestApi(env.apiConfig());
-  worker = createClaudeWorker({
-    config: env.workerConfig({ WORKER_CONCURRENCY: '2' }),
-    logger: createLogger('worker', 'silent'),
-    env: { PATH: process.env.PATH, ANTHROPIC_BASE_URL: model.url, ANTHROPIC_API_KEY: 'sk-ant-live' },
-  });
-  await worker.ready;
-  tenant = await api.createTenant('live');
+  stack = await startStack({ cli: 'real', tenantName: 'live' });
+  ({ api, tenant } = stack);
+  model = stack.model!;
 });
 
 afterAll(async () => {
-  await worker?.close(1000);
-  await api?.close();
-  await model?.close();
-  await env?.cleanup();
+  await stack?.close();
 });
 
 describe('long-poll', () => {

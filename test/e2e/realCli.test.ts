@@ -3,37 +3,24 @@
  * Messages API on loopback: API → Redis → worker → CLI → model and back.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLogger } from '@claude-queue/shared';
-import { createClaudeWorker, type ClaudeWorker } from '@claude-queue/worker';
-import { startTestApi, type TestApi } from '../support/apiServer.js';
-import { createTestEnv, type TestEnv } from '../support/env.js';
-import { startFakeAnthropic, type FakeAnthropic } from '../support/fakeAnthropic.js';
+import type { TestApi } from '../support/apiServer.js';
+import type { FakeAnthropic } from '../support/fakeAnthropic.js';
+import { startStack, type Stack } from '../support/stack.js';
 import { submitJob, waitForFinal } from '../support/jobs.js';
 
-let env: TestEnv;
+let stack: Stack;
 let api: TestApi;
 let model: FakeAnthropic;
-let worker: ClaudeWorker;
 let tenant: { id: string; api_key: string };
 
 beforeAll(async () => {
-  env = await createTestEnv();
-  model = await startFakeAnthropic();
-  api = await startTestApi(env.apiConfig());
-  worker = createClaudeWorker({
-    config: env.workerConfig({ WORKER_CONCURRENCY: '2', JOB_BACKOFF_MS: '50', JOB_ATTEMPTS: '3' }),
-    logger: createLogger('worker', 'silent'),
-    env: { PATH: process.env.PATH, ANTHROPIC_BASE_URL: model.url, ANTHROPIC_API_KEY: 'sk-ant-e2e-deployment' },
-  });
-  await worker.ready;
-  tenant = await api.createTenant('e2e');
+  stack = await startStack({ cli: 'real', worker: { JOB_BACKOFF_MS: '50', JOB_ATTEMPTS: '3' }, tenantName: 'e2e' });
+  ({ api, tenant } = stack);
+  model = stack.model!;
 });
 
 afterAll(async () => {
-  await worker?.close();
-  await api?.close();
-  await model?.close();
-  await env?.cleanup();
+  await stack?.close();
 });
 
 describe('the real CLI against a fake model API', () => {
@@ -48,7 +35,7 @@ describe('the real CLI against a fake model API', () => {
     expect(done.result?.usage).toMatchObject({ input_tokens: expect.any(Number), output_tokens: expect.any(Number) });
     const calls = model.callsFor('what is two plus two');
     expect(calls).toHaveLength(1);
-    expect(calls[0]!.apiKey).toBe('sk-ant-e2e-deployment');
+    expect(calls[0]!.apiKey).toBe('sk-ant-test-deployment');
   });
 
   it('continues a conversation: the second job sees the first turn', async () => {

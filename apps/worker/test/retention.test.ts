@@ -5,39 +5,28 @@
 import { existsSync } from 'node:fs';
 import { mkdir, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createLogger, tenantPaths } from '@claude-queue/shared';
-import { createClaudeWorker, type ClaudeWorker } from '../src/createWorker.js';
 import { Janitor, transcriptDir } from '../src/janitor.js';
-import { startTestApi, type TestApi } from '../../../test/support/apiServer.js';
-import { createTestEnv, waitFor, type TestEnv } from '../../../test/support/env.js';
+import type { TestApi } from '../../../test/support/apiServer.js';
+import { waitFor, type TestEnv } from '../../../test/support/env.js';
+import { startStack, type Stack } from '../../../test/support/stack.js';
 import { submitJob, waitForFinal } from '../../../test/support/jobs.js';
 
-const FAKE_CLAUDE = fileURLToPath(new URL('../../../test/support/fake-claude.mjs', import.meta.url));
 const RETENTION = { JOB_RETENTION_HOURS: String(2 / 3600), SESSION_TTL_DAYS: String(2 / 86_400) };
 
+let stack: Stack;
 let env: TestEnv;
 let api: TestApi;
-let worker: ClaudeWorker;
 let tenant: { id: string; api_key: string };
 
 beforeAll(async () => {
-  env = await createTestEnv();
-  api = await startTestApi(env.apiConfig(RETENTION));
-  worker = createClaudeWorker({
-    config: env.workerConfig({ ...RETENTION, CLAUDE_BIN: FAKE_CLAUDE }),
-    logger: createLogger('worker', 'silent'),
-    env: { PATH: process.env.PATH },
-  });
-  await worker.ready;
-  tenant = await api.createTenant('retention');
+  stack = await startStack({ cli: 'fake', api: RETENTION, worker: RETENTION, tenantName: 'retention' });
+  ({ env, api, tenant } = stack);
 });
 
 afterAll(async () => {
-  await worker?.close(1000);
-  await api?.close();
-  await env?.cleanup();
+  await stack?.close();
 });
 
 it('answers 404 expired for a finished job past its retention, and forgets its events', async () => {
