@@ -180,11 +180,11 @@ describe('worker with the fake CLI', () => {
   });
 
   it('runs jobs of different conversations in different workspaces at once', async () => {
-    const jobs = await Promise.all([1, 2, 3].map((i) => submitJob(api, tenant.api_key, { prompt: `FAKE:sleep:300 parallel ${i}` })));
+    const jobs = await Promise.all([1, 2, 3].map((i) => submitJob(api, tenant.api_key, { prompt: `FAKE:sleep:1000 parallel ${i}` })));
     const done = await Promise.all(jobs.map((j) => waitForFinal(api, tenant.api_key, j.id)));
     expect(done.map((d) => d.status)).toEqual(['succeeded', 'succeeded', 'succeeded']);
     // Each job's own workspace holds its own call: no two shared a cwd.
-    for (const [i, j] of jobs.entries()) expect((await fakeCall(tenant.id, j.id)).prompt).toBe(`FAKE:sleep:300 parallel ${i + 1}`);
+    for (const [i, j] of jobs.entries()) expect((await fakeCall(tenant.id, j.id)).prompt).toBe(`FAKE:sleep:1000 parallel ${i + 1}`);
     // And they did run at once (concurrency 4).
     const lastStart = Math.max(...done.map((d) => Date.parse(d.started_at!)));
     const firstEnd = Math.min(...done.map((d) => Date.parse(d.finished_at!)));
