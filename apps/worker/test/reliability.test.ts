@@ -99,7 +99,8 @@ describe('cancel', () => {
       return j.status === 'queued' && j.next_attempt_at ? j : undefined;
     });
     expect(waiting.attempt_history).toEqual([{ attempt: 1, code: 'overloaded', message: expect.any(String), at: expect.any(String) }]);
-    expect(await api.ctx.queue.getJobState(job.id)).toBe('delayed');
+    // The record says so a moment before BullMQ has moved the job to its delayed set.
+    await waitFor(async () => ((await api.ctx.queue.getJobState(job.id)) === 'delayed' ? true : undefined), 5000, 'the retry to be delayed');
 
     const res = await api.request('POST', `/v1/jobs/${job.id}/cancel`, { key: tenant.api_key });
     expect(res.body).toMatchObject({ status: 'canceled', next_attempt_at: null });
