@@ -81,10 +81,16 @@ async function board(method: string, path: string, options: { login?: Login; hea
 
 const getJob = async (id: string): Promise<JobView> => (await api.request('GET', `/v1/jobs/${id}`, { key: tenant.api_key })).body;
 
+async function waitForState(id: string, state: string): Promise<void> {
+  await waitFor(async () => ((await api.ctx.queue.getJobState(id)) === state ? true : undefined), 5000, `job ${id} to be ${state} in BullMQ`);
+}
+
 async function failedJob(prompt = 'FAKE:api:401'): Promise<JobView> {
   const job = await submitJob(api, tenant.api_key, { prompt });
   const done = await waitForFinal(api, tenant.api_key, job.id);
   expect(done).toMatchObject({ status: 'failed', attempts: 1, error: { code: 'auth_failed' } });
+  // The record is final a moment before BullMQ has moved the job to its failed set.
+  await waitForState(job.id, 'failed');
   return done;
 }
 
@@ -255,7 +261,7 @@ describe('retry and remove act on the job record', () => {
     const statuses = (await api.ctx.events.read(job.id)).filter((e) => e.type === 'status').map((e) => (e.data as { status: string }).status);
     expect(statuses).toEqual(['queued', 'running', 'failed', 'retrying', 'running', 'failed']);
     // Failed again in BullMQ too, where it can be retried once more.
-    expect(await api.ctx.queue.getJobState(job.id)).toBe('failed');
+    await waitForState(job.id, 'failed');
   });
 
   it('retries every failed job of the queue, each keeping its history', async () => {
@@ -279,7 +285,7 @@ describe('retry and remove act on the job record', () => {
 
     const succeeded = await waitForFinal(api, tenant.api_key, (await submitJob(api, tenant.api_key, { prompt: 'hello' })).id);
     expect(succeeded.status).toBe('succeeded');
-    expect(await api.ctx.queue.getJobState(succeeded.id)).toBe('completed');
+    await waitForState(succeeded.id, 'completed');
 
     for (const [job, status] of [[running, 'canceled'], [succeeded, 'succeeded']] as const) {
       const res = await board('PUT', `/api/queues/claude/${job.id}/retry`, { login: ALICE });
