@@ -2,21 +2,23 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { ADMIN_TOKEN, createTestEnv, type TestEnv } from '../support/env.js';
 import { freePort } from '../support/redisServer.js';
-import { startApiProcess } from '../support/workerProcess.js';
+import { startApiProcess, type AppProcess } from '../support/workerProcess.js';
 
 let env: TestEnv;
+let api: AppProcess | undefined;
 
 beforeAll(async () => {
   env = await createTestEnv();
 });
 
 afterAll(async () => {
+  await api?.stop('SIGKILL');
   await env?.cleanup();
 });
 
 it('serves from env alone, and on SIGTERM stops accepting and exits 0', async () => {
   const port = await freePort();
-  const api = startApiProcess(env.processEnv({ PORT: String(port), HOST: '127.0.0.1' }));
+  api = startApiProcess(env.processEnv({ PORT: String(port), HOST: '127.0.0.1' }));
   await api.ready;
   const url = `http://127.0.0.1:${port}`;
   const created = await fetch(`${url}/v1/admin/tenants`, {

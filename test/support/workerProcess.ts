@@ -3,6 +3,7 @@
  * run from source by tsx, as `npm run start:api` / `start:worker` run the build.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -17,8 +18,16 @@ export interface AppProcess {
 }
 export type WorkerProcess = AppProcess;
 
+/**
+ * Started with a parent-death signal where util-linux's setpriv exists (as the worker
+ * starts the CLI): if the test process goes away, however it ends, so do these.
+ */
+const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => existsSync(p));
+
 function startAppProcess(app: 'api' | 'worker', readyMessage: string, env: Record<string, string>): AppProcess {
-  const child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', `apps/${app}/src/main.ts`], {
+  const args = ['--conditions=source', '--import', 'tsx', `apps/${app}/src/main.ts`];
+  const [file, argv] = SETPRIV ? [SETPRIV, ['--pdeathsig', 'KILL', '--', process.execPath, ...args]] : [process.execPath, args];
+  const child = spawn(file, argv, {
     cwd: ROOT,
     env: { ...env, LOG_LEVEL: 'info' },
     stdio: ['ignore', 'pipe', 'pipe'],
