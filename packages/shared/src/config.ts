@@ -21,7 +21,6 @@ const commaList = z
   .transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean));
 
 const sharedSchema = z.object({
-  NODE_ENV: z.string().default('production'),
   /** Redis for queues and state (default: redis://127.0.0.1:6379). */
   REDIS_URL: z.url({ protocol: /^rediss?$/, error: 'must be a redis:// or rediss:// URL' }).default('redis://127.0.0.1:6379'),
   /** Prefix of every Redis key, so several deployments or test files can share one Redis (default: cq). */
