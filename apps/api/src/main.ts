@@ -27,7 +27,8 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     const deadline = setTimeout(() => server.closeAllConnections(), config.SHUTDOWN_GRACE_MS);
     server.close(async () => {
       clearTimeout(deadline);
-      await ctx.close();
+      // Closing Redis connections waits for Redis; with Redis gone, don't wait for ever.
+      await Promise.race([ctx.close(), new Promise((r) => setTimeout(r, 5000).unref())]);
       logger.info('stopped');
       process.exit(0);
     });

@@ -17,6 +17,13 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     if (stopping) return;
     stopping = true;
     logger.info({ signal, grace_ms: config.SHUTDOWN_GRACE_MS }, 'stopping: no new jobs; running ones may finish');
+    // Running jobs get SHUTDOWN_GRACE_MS, then are handed back; closing the connections
+    // after that waits for Redis, so with Redis gone the process still ends.
+    const closeDeadline = setTimeout(() => {
+      logger.warn('could not close cleanly (is Redis away?); exiting');
+      process.exit(0);
+    }, config.SHUTDOWN_GRACE_MS + 15_000);
+    closeDeadline.unref();
     await worker.close();
     logger.info('stopped');
     process.exit(0);
