@@ -12,8 +12,10 @@
  *   FAKE:sleep:<ms>     wait, then answer normally
  *   anything else       answer "fake: <prompt>" as a success result
  *
- * Every call writes fake-claude-call.json in its cwd (argv, env, pid), which is
- * how tests see the flags and the environment the worker gave it.
+ * Every call writes fake-claude-call.json in its cwd (argv, env, pid, marker), which
+ * is how tests see the flags and the environment the worker gave it. The pid is the
+ * one inside the run's sandbox (its own pid namespace); from outside, a run's processes
+ * are found by the marker in their command line (test/support/processes.ts).
  */
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -24,7 +26,10 @@ for await (const c of process.stdin) chunks.push(c);
 const prompt = Buffer.concat(chunks).toString('utf8');
 const argv = process.argv.slice(2);
 
-writeFileSync('fake-claude-call.json', JSON.stringify({ argv, env: process.env, pid: process.pid, prompt }));
+const marker = `fake-claude-run-${randomUUID()}`;
+// Rewrites this process's command line: visible in /proc/<pid>/cmdline from the host.
+process.title = marker;
+writeFileSync('fake-claude-call.json', JSON.stringify({ argv, env: process.env, pid: process.pid, marker, prompt }));
 
 const resumeAt = argv.indexOf('--resume');
 const sessionId = resumeAt >= 0 ? argv[resumeAt + 1] : randomUUID();
@@ -49,9 +54,9 @@ switch (verb) {
     process.kill(process.pid, 'SIGKILL');
     break;
   case 'hang': {
-    // A grandchild in the same process group: the worker must end it too.
-    const child = spawn('sleep', ['600'], { stdio: 'ignore' });
-    writeFileSync('fake-claude-grandchild.pid', String(child.pid));
+    // A grandchild in the same process group: the worker must end it too. `; :` keeps
+    // the shell (and the marker, its $0) alive beside sleep.
+    spawn('/bin/sh', ['-c', 'sleep 600; :', `${marker}-grandchild`], { stdio: 'ignore' });
     process.on('SIGTERM', () => {}); // ignore polite requests: only SIGKILL ends it
     setInterval(() => {}, 1 << 30);
     break;

@@ -98,6 +98,7 @@ export function createApiContext(config: ApiConfig, logger: Logger): ApiContext 
       allowedPermissionModes: config.ALLOWED_PERMISSION_MODES,
       deniedTools: config.DENIED_TOOLS,
       allowStdioMcp: config.MCP_ALLOW_STDIO,
+      allowPrivateMcp: config.MCP_ALLOW_PRIVATE,
     }),
     secretsKey,
     webhookSecrets: new WebhookSecrets(redis, keys, secretsKey),

@@ -2,7 +2,6 @@
  * Builds a worker process's parts from its config: used by main.ts and by tests,
  * which run several workers in one process or one per child process.
  */
-import { accessSync, constants } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { QueueEvents, Worker } from 'bullmq';
@@ -27,13 +26,14 @@ import {
 import { createSpawnRunner } from './claude/spawnRunner.js';
 import { startBoardSync } from './boardSync.js';
 import { Dispatcher } from './dispatcher.js';
-import { createReadinessCheck, startHealthServer, type HealthServer } from './healthServer.js';
+import { createReadinessCheck, startHealthServer, UNSANDBOXED_WARNING, type HealthServer } from './healthServer.js';
 import { createWorkerMetrics, instrumentRunner, observeClaudeWorker, type WorkerMetrics } from './metrics.js';
 import { Janitor } from './janitor.js';
 import type { ClaudeRunner } from './claude/runner.js';
 import { JobFailedError } from './queues/claude/jobFailedError.js';
 import { ABORT_REASONS, createClaudeProcessor } from './queues/claude/processor.js';
 import { startWebhookDelivery } from './queues/webhooks/startWebhookDelivery.js';
+import { createSandbox } from './sandbox/createSandbox.js';
 
 export interface ClaudeWorkerOptions {
   config: WorkerConfig;
@@ -68,21 +68,6 @@ export function resolveClaudeBin(configured: string | undefined): string {
   return path.join(path.dirname(pkg), 'bin', 'claude.exe');
 }
 
-/** util-linux's setpriv, which can make a child die with its parent (Linux only). */
-function findSetpriv(): string | undefined {
-  if (process.platform !== 'linux') return undefined;
-  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
-    const file = path.join(dir, 'setpriv');
-    try {
-      accessSync(file, constants.X_OK);
-      return file;
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
-}
-
 export function createClaudeWorker(options: ClaudeWorkerOptions): ClaudeWorker {
   const { config, logger } = options;
   const keys = createKeys(config.QUEUE_PREFIX);
@@ -103,13 +88,15 @@ export function createClaudeWorker(options: ClaudeWorkerOptions): ClaudeWorker {
   producer.on('error', (err) => logger.warn({ err: { message: err.message } }, 'queue error'));
   const metrics = createWorkerMetrics({ concurrency: config.WORKER_CONCURRENCY });
   const claudeBin = resolveClaudeBin(config.CLAUDE_BIN);
-  const baseRunner =
-    options.runner ??
-    createSpawnRunner({
-      bin: claudeBin,
-      killGraceMs: config.WORKER_KILL_GRACE_MS,
-      setprivBin: findSetpriv(),
-    });
+  // Every run goes into the sandbox SANDBOX names; a worker that can't set it up won't start.
+  const sandbox = createSandbox({
+    config,
+    claudeBin,
+    env: options.env ?? process.env,
+    onRefused: () => metrics.sandboxEgressRefused.inc(),
+    logger,
+  });
+  const baseRunner = options.runner ?? createSpawnRunner({ killGraceMs: config.WORKER_KILL_GRACE_MS });
   // Every run is counted; each run of the spawn runner is a cold spawn.
   const runner = instrumentRunner(baseRunner, metrics, { spawnKind: options.runner ? undefined : 'cold' });
   const runJob = createClaudeProcessor({
@@ -120,6 +107,7 @@ export function createClaudeWorker(options: ClaudeWorkerOptions): ClaudeWorker {
     tenants: new TenantStore(store, keys),
     secretsKey: secretsKeyFromConfig(config),
     runner,
+    sandbox,
     config,
     logger,
     env: options.env,
@@ -149,6 +137,8 @@ export function createClaudeWorker(options: ClaudeWorkerOptions): ClaudeWorker {
     connection,
     prefix: keys.bullPrefix,
     concurrency: config.WORKER_CONCURRENCY,
+    // No job before the sandbox is up and the CLI answered: `run()` once ready.
+    autorun: false,
     // A worker killed mid-job is noticed within lockDuration + stalledInterval; its
     // job is then taken by another worker (recovery time: see README, Reliability).
     lockDuration: config.WORKER_LOCK_DURATION_MS,
@@ -229,12 +219,17 @@ export function createClaudeWorker(options: ClaudeWorkerOptions): ClaudeWorker {
   const readiness = createReadinessCheck({
     redis: store,
     claudeBin,
+    sandbox,
     isStopping: () => stopping,
     onCliVersion: (version) => metrics.cliInfo.set({ version }, 1),
     logger,
   });
-  // The CLI is probed at start in any case, before the dispatcher asks readiness.cliUsable().
-  const cliProbed = readiness.start();
+  // The sandbox first (it refuses to start when runs can't be isolated), then the CLI is
+  // probed inside it, before the dispatcher asks readiness.cliUsable().
+  const sandboxStarted = sandbox.start().then(() => {
+    if (sandbox.kind === 'off') logger.warn(UNSANDBOXED_WARNING);
+  });
+  const cliProbed = sandboxStarted.then(() => readiness.start());
   const healthStarted =
     config.METRICS_PORT > 0
       ? (
@@ -243,6 +238,7 @@ export function createClaudeWorker(options: ClaudeWorkerOptions): ClaudeWorker {
         }))
       : undefined;
   const ready = Promise.all([
+    sandboxStarted,
     cliProbed,
     healthStarted,
     webhooks.ready,
@@ -250,6 +246,7 @@ export function createClaudeWorker(options: ClaudeWorkerOptions): ClaudeWorker {
     queueEvents.waitUntilReady(),
     subscriber.subscribe(keys.cancelChannel(), keys.dispatchChannel()),
   ]).then(() => {
+    void worker.run().catch((err: Error) => logger.error({ err: { message: err.message } }, 'worker stopped taking jobs'));
     dispatcher.start();
     janitor.start();
   });
@@ -279,6 +276,7 @@ export function createClaudeWorker(options: ClaudeWorkerOptions): ClaudeWorker {
       connection.disconnect();
       store.disconnect();
       await health?.close();
+      await sandbox.close();
     },
   };
 }

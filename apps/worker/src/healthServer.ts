@@ -4,7 +4,7 @@
  * up) and /readyz (it can run jobs: Redis answers a PING within a second, and the CLI
  * binary is there and runs). Probes need no token; metrics may.
  */
-import { access, constants, mkdtemp, rm } from 'node:fs/promises';
+import { access, constants, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { createServer, STATUS_CODES, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -12,12 +12,19 @@ import path from 'node:path';
 import { execa } from 'execa';
 import type { Redis } from 'ioredis';
 import { createMetricsAuth, renderMetrics, type Logger, type MetricsRegistry } from '@claude-queue/shared';
+import type { Sandbox } from './sandbox/sandbox.js';
 
 export interface Readiness {
   ready: boolean;
   /** Each check by name: `redis`, `cli`, `accepting` (false once shutdown began). */
   checks: Record<string, boolean>;
+  /** `bubblewrap`, or `off`: then `warning` says the runs are not isolated. */
+  sandbox: string;
+  warning?: string;
 }
+
+/** What /readyz and the start log say of a worker with SANDBOX=off. */
+export const UNSANDBOXED_WARNING = 'SANDBOX=off: CLI runs are not isolated from the worker or from each other; single-tenant use only';
 
 export interface HealthServerOptions {
   /** METRICS_PORT; 0 picks a free port (tests). */
@@ -47,8 +54,8 @@ export async function startHealthServer(options: HealthServerOptions): Promise<H
     const answer = async () => {
       if (route === '/healthz') return sendJson(res, 200, { status: 'ok' });
       if (route === '/readyz') {
-        const { ready, checks } = await options.readiness();
-        return sendJson(res, ready ? 200 : 503, { status: ready ? 'ready' : 'unavailable', checks });
+        const { ready, ...rest } = await options.readiness();
+        return sendJson(res, ready ? 200 : 503, { status: ready ? 'ready' : 'unavailable', ...rest });
       }
       if (route === '/metrics') {
         if (!authorized(req.headers.authorization)) {
@@ -102,22 +109,30 @@ export interface CliProbe {
 }
 
 /**
- * Runs `<bin> --version` once, in a scratch directory with its own HOME so it leaves
- * nothing behind, and no environment of the worker's (no credentials, no Redis URL).
+ * Runs `claude --version` once, the way jobs run (in the sandbox), in a scratch
+ * conversation folder so it leaves nothing behind, with none of the worker's
+ * environment (no credentials, no Redis URL).
  */
-export async function probeClaudeCli(bin: string, timeoutMs = 15_000): Promise<CliProbe> {
+export async function probeClaudeCli(sandbox: Sandbox, timeoutMs = 15_000): Promise<CliProbe> {
   const scratch = await mkdtemp(path.join(tmpdir(), 'cq-cli-probe-'));
   try {
-    const r = await execa(bin, ['--version'], {
-      cwd: scratch,
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: scratch, CLAUDE_CONFIG_DIR: scratch },
-      extendEnv: false,
-      stdin: 'ignore',
-      reject: false,
-      timeout: timeoutMs,
-    });
-    const version = /\d+\.\d+\.\d+[\w.+-]*/.exec(String(r.stdout ?? ''))?.[0] ?? null;
-    return { ok: r.exitCode === 0, version };
+    const dirs = { workspace: path.join(scratch, 'workspace'), home: path.join(scratch, 'home') };
+    await Promise.all([mkdir(dirs.workspace), mkdir(dirs.home)]);
+    const command = await sandbox.prepare({ args: ['--version'], dirs, env: { PATH: process.env.PATH ?? '/usr/bin:/bin' }, hosts: [] });
+    try {
+      const r = await execa(command.file, command.args, {
+        cwd: command.cwd,
+        env: command.env,
+        extendEnv: false,
+        stdin: 'ignore',
+        reject: false,
+        timeout: timeoutMs,
+      });
+      const version = /\d+\.\d+\.\d+[\w.+-]*/.exec(String(r.stdout ?? ''))?.[0] ?? null;
+      return { ok: r.exitCode === 0, version };
+    } finally {
+      await command.dispose();
+    }
   } finally {
     await rm(scratch, { recursive: true, force: true });
   }
@@ -128,6 +143,8 @@ export interface ReadinessCheckOptions {
   redis: Redis;
   /** The claude executable the runner spawns. */
   claudeBin: string;
+  /** Where runs go: the probe runs there too, and SANDBOX=off is reported on every check. */
+  sandbox: Sandbox;
   /** True once shutdown began: the worker takes no more jobs. */
   isStopping: () => boolean;
   /** Called once with the version the CLI printed at start. */
@@ -165,7 +182,7 @@ export function createReadinessCheck(options: ReadinessCheckOptions): ReadinessC
 
   const runProbe = () => {
     probedAt = Date.now();
-    probe = probeClaudeCli(options.claudeBin).then(
+    probe = probeClaudeCli(options.sandbox).then(
       (r) => {
         if (r.ok && r.version && !versionReported) {
           versionReported = true;
@@ -221,7 +238,8 @@ export function createReadinessCheck(options: ReadinessCheckOptions): ReadinessC
     async check() {
       const accepting = !options.isStopping();
       const [redis, cli] = await Promise.all([redisOk(), cliOk()]);
-      return { ready: accepting && redis && cli, checks: { redis, cli, accepting } };
+      const sandbox = options.sandbox.kind;
+      return { ready: accepting && redis && cli, checks: { redis, cli, accepting }, sandbox, ...(sandbox === 'off' ? { warning: UNSANDBOXED_WARNING } : {}) };
     },
   };
 }

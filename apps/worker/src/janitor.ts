@@ -4,14 +4,14 @@
  * - trims each tenant's job index of jobs created more than twice JOB_RETENTION_HOURS
  *   ago (records, events and deliveries expire by their own TTLs; the index keeps ids a
  *   retention longer so a GET of an expired job can say `expired`);
- * - removes conversation workspaces, and the CLI transcripts written from them, unused
- *   for longer than a conversation can be continued (SESSION_TTL_DAYS) and than jobs are
- *   kept. A run touches its workspace, so a live conversation's is never old.
+ * - removes conversations (workspace, home and the CLI's transcripts in it) unused for
+ *   longer than a conversation can be continued (SESSION_TTL_DAYS) and than jobs are
+ *   kept. A run touches its conversation's folder, so a live one is never old.
  */
 import { readdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Redis } from 'ioredis';
-import { tenantPaths, type JobStore, type Keys, type Logger } from '@claude-queue/shared';
+import { conversationsDir, type JobStore, type Keys, type Logger } from '@claude-queue/shared';
 
 export interface JanitorOptions {
   redis: Redis;
@@ -27,11 +27,6 @@ export interface JanitorOptions {
 export interface JanitorReport {
   indexEntries: number;
   workspaces: number;
-}
-
-/** Where the CLI keeps a cwd's transcripts: the cwd with every non-alphanumeric as '-' (../shared/claude-cli.md). */
-export function transcriptDir(configDir: string, cwd: string): string {
-  return path.join(configDir, 'projects', cwd.replace(/[^A-Za-z0-9]/g, '-'));
 }
 
 export class Janitor {
@@ -70,20 +65,18 @@ export class Janitor {
   }
 
   private async removeUnusedWorkspaces(tenantId: string, unusedSince: number): Promise<number> {
-    const paths = tenantPaths(this.options.dataDir, tenantId);
-    const root = path.dirname(paths.workspace('x'));
+    const root = conversationsDir(this.options.dataDir, tenantId);
     let names: string[];
     try {
       names = await readdir(root);
     } catch {
-      return 0; // no workspace yet
+      return 0; // no conversation yet
     }
     let removed = 0;
     for (const name of names) {
       const dir = path.join(root, name);
       const info = await stat(dir).catch(() => null);
       if (!info?.isDirectory() || info.mtimeMs >= unusedSince) continue;
-      await rm(transcriptDir(paths.configDir, dir), { recursive: true, force: true });
       await rm(dir, { recursive: true, force: true });
       removed++;
     }

@@ -1,11 +1,19 @@
 /** Starts one worker process: `npm run start:worker`, configured by env alone. */
 import { createLogger, loadWorkerConfig } from '@claude-queue/shared';
 import { createClaudeWorker } from './createWorker.js';
+import { SandboxUnavailableError } from './sandbox/sandboxUnavailableError.js';
 
 const config = loadWorkerConfig();
 const logger = createLogger('worker', config.LOG_LEVEL);
 const worker = createClaudeWorker({ config, logger });
-await worker.ready;
+try {
+  await worker.ready;
+} catch (err) {
+  // Fail closed: a worker that can't isolate its runs takes none.
+  if (!(err instanceof SandboxUnavailableError)) throw err;
+  logger.fatal({ code: err.code }, err.message);
+  process.exit(1);
+}
 logger.info(
   { concurrency: config.WORKER_CONCURRENCY, data_dir: config.DATA_DIR, metrics_port: config.METRICS_PORT || null },
   'worker started',

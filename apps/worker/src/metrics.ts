@@ -55,6 +55,8 @@ export interface WorkerMetrics {
    * or a status text.
    */
   webhookDeliveries: Counter<'outcome'>;
+  /** Connections sandboxed runs tried to open and their egress proxy refused (no host label: hosts are tenants' data). */
+  sandboxEgressRefused: Counter<string>;
   /** The CLI's version, from `claude --version` at start (healthServer.ts). */
   cliInfo: Gauge<'version'>;
 }
@@ -114,6 +116,11 @@ export function createWorkerMetrics(options: WorkerMetricsOptions): WorkerMetric
       name: 'claude_webhook_deliveries_total',
       help: 'Webhook delivery attempts by outcome (delivered, failed, exhausted, blocked, disabled).',
       labelNames: ['outcome'] as const,
+      registers,
+    }),
+    sandboxEgressRefused: new Counter({
+      name: 'claude_sandbox_egress_refused_total',
+      help: 'Connections a sandboxed run tried to open that its egress proxy refused (host not allowed, or not public).',
       registers,
     }),
     cliInfo: new Gauge({

@@ -149,7 +149,7 @@ describe('worker metrics', () => {
   it('is ready with Redis and a runnable CLI', async () => {
     const res = await fetch(`${metricsUrl}/readyz`);
     expect(res.status).toBe(200);
-    expect(await res.json()).toEqual({ status: 'ready', checks: { redis: true, cli: true, accepting: true } });
+    expect(await res.json()).toEqual({ status: 'ready', checks: { redis: true, cli: true, accepting: true }, sandbox: 'bubblewrap' });
   });
 
   it('is not ready when CLAUDE_BIN points at a missing file', async () => {
@@ -164,7 +164,7 @@ describe('worker metrics', () => {
       await broken.ready;
       const res = await fetch(`http://127.0.0.1:${port}/readyz`);
       expect(res.status).toBe(503);
-      expect(await res.json()).toEqual({ status: 'unavailable', checks: { redis: true, cli: false, accepting: true } });
+      expect(await res.json()).toEqual({ status: 'unavailable', checks: { redis: true, cli: false, accepting: true }, sandbox: 'bubblewrap' });
       expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
       // No token configured: /metrics is open.
       expect((await fetch(`http://127.0.0.1:${port}/metrics`)).status).toBe(200);

@@ -1,15 +1,16 @@
 /**
  * No job lost or run twice by accident: cancel across processes, a worker SIGKILLed
  * mid-job, graceful shutdown, a lost lock. Worker processes run the fake `claude`
- * (test/support/fake-claude.mjs), which can hang on cue and reports its pid.
+ * (test/support/fake-claude.mjs) in the sandbox, which can hang on cue and marks its
+ * processes so the test can see from outside that none is left.
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { tenantPaths } from '@claude-queue/shared';
+import { conversationPaths } from '@claude-queue/shared';
 import { startTestApi, type TestApi } from '../../../test/support/apiServer.js';
-import { isAlive } from '../../../test/support/processes.js';
+import { processesWithMarker } from '../../../test/support/processes.js';
 import { createTestEnv, waitFor, type TestEnv } from '../../../test/support/env.js';
 import { submitJob, waitForFinal } from '../../../test/support/jobs.js';
 import { startWorkerProcess, type WorkerProcess } from '../../../test/support/workerProcess.js';
@@ -53,18 +54,20 @@ afterAll(async () => {
   await env?.cleanup();
 });
 
-/** The pid of the fake CLI run of a job, once it has started. */
-async function cliPid(jobId: string): Promise<number> {
-  const file = path.join(tenantPaths(env.dataDir, tenant.id).workspace(jobId), 'fake-claude-call.json');
+/** The marker of the fake CLI run of a job (in its processes' command lines), once it has started. */
+async function cliRun(jobId: string): Promise<string> {
+  const file = path.join(conversationPaths(env.dataDir, tenant.id, jobId).workspace, 'fake-claude-call.json');
   return waitFor(async () => {
     try {
-      return (JSON.parse(await readFile(file, 'utf8')) as { pid: number }).pid;
+      return (JSON.parse(await readFile(file, 'utf8')) as { marker: string }).marker;
     } catch {
       return undefined;
     }
   }, 10_000, `the CLI of job ${jobId} to start`);
 }
 
+/** Whether any process of the run (the CLI, its grandchild) is still alive on this machine. */
+const isRunning = (marker: string) => processesWithMarker(marker).length > 0;
 
 async function getJob(id: string) {
   return (await api.request('GET', `/v1/jobs/${id}`, { key: tenant.api_key })).body;
@@ -75,7 +78,7 @@ describe('cancel', () => {
     const worker = startWorker();
     await worker.ready;
     const job = await submitJob(api, tenant.api_key, { prompt: 'FAKE:hang cancel me' });
-    const pid = await cliPid(job.id);
+    const run = await cliRun(job.id);
     await waitFor(async () => ((await getJob(job.id)).status === 'running' ? true : undefined));
 
     const asked = Date.now();
@@ -83,7 +86,7 @@ describe('cancel', () => {
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({ id: job.id, status: 'canceled', error: { code: 'canceled', retryable: false } });
     // The fake ignores SIGTERM: it takes the SIGKILL after WORKER_KILL_GRACE_MS.
-    await waitFor(() => (isAlive(pid) ? undefined : true), 2000, 'the canceled CLI to exit');
+    await waitFor(() => (isRunning(run) ? undefined : true), 2000, 'the canceled CLI to exit');
     expect(Date.now() - asked).toBeLessThan(2000);
     // Canceled stays canceled: the worker's end of the run doesn't overwrite it, and it is never retried.
     await waitFor(async () => ((await api.ctx.queue.getJobState(job.id)) === 'failed' ? true : undefined), 5000);
@@ -113,15 +116,15 @@ describe('a worker killed mid-job', () => {
     const doomed = startWorker();
     await doomed.ready;
     const jobs = await Promise.all([1, 2].map((i) => submitJob(api, tenant.api_key, { prompt: `FAKE:sleep:4000 in flight ${i}` })));
-    const pids = await Promise.all(jobs.map((j) => cliPid(j.id)));
+    const runs = await Promise.all(jobs.map((j) => cliRun(j.id)));
     const survivor = startWorker();
     await survivor.ready;
 
     const killedAt = Date.now();
     await doomed.stop('SIGKILL');
-    // Started with a parent-death signal, the orphaned CLI runs end with their worker.
+    // bwrap --die-with-parent: the orphaned sandboxes end with their worker.
     // (Left alone they would sleep 4 s more and then call the model a second time.)
-    await waitFor(() => (pids.some(isAlive) ? undefined : true), 2000, 'the dead worker\'s CLI runs to end');
+    await waitFor(() => (runs.some(isRunning) ? undefined : true), 2000, 'the dead worker\'s CLI runs to end');
 
     const done = await Promise.all(jobs.map((j) => waitForFinal(api, tenant.api_key, j.id, 30_000)));
     for (const d of done) {
@@ -140,7 +143,7 @@ describe('graceful shutdown', () => {
     const worker = startWorker();
     await worker.ready;
     const job = await submitJob(api, tenant.api_key, { prompt: 'FAKE:sleep:800 finish me' });
-    await cliPid(job.id);
+    await cliRun(job.id);
     expect(await worker.stop('SIGTERM')).toBe(0);
     expect(await getJob(job.id)).toMatchObject({ status: 'succeeded', attempts: 1 });
   });
@@ -149,9 +152,9 @@ describe('graceful shutdown', () => {
     const worker = startWorker({ SHUTDOWN_GRACE_MS: '300' });
     await worker.ready;
     const job = await submitJob(api, tenant.api_key, { prompt: 'FAKE:hang outlast the grace' });
-    const pid = await cliPid(job.id);
+    const run = await cliRun(job.id);
     expect(await worker.stop('SIGTERM')).toBe(0);
-    expect(isAlive(pid)).toBe(false);
+    expect(isRunning(run)).toBe(false);
     expect(await getJob(job.id)).toMatchObject({ status: 'queued', attempts: 1, attempt_history: [] });
     const bull = await api.ctx.queue.getJob(job.id);
     expect(bull?.attemptsMade).toBe(0);
@@ -165,11 +168,11 @@ describe('a lost lock', () => {
     const worker = startWorker();
     await worker.ready;
     const job = await submitJob(api, tenant.api_key, { prompt: 'FAKE:hang lose my lock' });
-    const pid = await cliPid(job.id);
+    const run = await cliRun(job.id);
     // As if the lock had lapsed while this worker stalled and another took the job.
     await api.ctx.redis.del(`${env.prefix}:bull:claude:${job.id}:lock`);
     // The next renewal (every lockDuration / 2) fails, and the worker stops the run.
-    await waitFor(() => (isAlive(pid) ? undefined : true), 3000, 'the run without a lock to end');
+    await waitFor(() => (isRunning(run) ? undefined : true), 3000, 'the run without a lock to end');
     await api.request('POST', `/v1/jobs/${job.id}/cancel`, { key: tenant.api_key });
   });
 });

@@ -6,8 +6,8 @@ import { existsSync } from 'node:fs';
 import { mkdir, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { createLogger, tenantPaths } from '@claude-queue/shared';
-import { Janitor, transcriptDir } from '../src/janitor.js';
+import { conversationPaths, createLogger } from '@claude-queue/shared';
+import { Janitor } from '../src/janitor.js';
 import type { TestApi } from '../../../test/support/apiServer.js';
 import { waitFor, type TestEnv } from '../../../test/support/env.js';
 import { startStack, type Stack } from '../../../test/support/stack.js';
@@ -48,18 +48,17 @@ it('answers 404 expired for a finished job past its retention, and forgets its e
   expect(list.body.data.map((j: { id: string }) => j.id)).not.toContain(job.id);
 });
 
-it('trims the job index and removes unused workspaces with their transcripts, keeping used ones', async () => {
+it('trims the job index and removes unused conversations with their transcripts, keeping used ones', async () => {
   const job = await submitJob(api, tenant.api_key, { prompt: 'leaves a workspace' });
   await waitForFinal(api, tenant.api_key, job.id);
-  const paths = tenantPaths(env.dataDir, tenant.id);
-  const oldDir = paths.workspace(job.id);
-  const transcripts = transcriptDir(paths.configDir, oldDir);
+  const old = conversationPaths(env.dataDir, tenant.id, job.id);
+  const transcripts = path.join(old.home, '.claude', 'projects', '-workspace');
   await mkdir(transcripts, { recursive: true });
   await writeFile(path.join(transcripts, 'session.jsonl'), '{}\n');
   const longAgo = new Date(Date.now() - 60_000);
-  await utimes(oldDir, longAgo, longAgo);
-  const freshDir = paths.workspace('fresh-conversation');
-  await mkdir(freshDir, { recursive: true });
+  await utimes(old.root, longAgo, longAgo);
+  const fresh = conversationPaths(env.dataDir, tenant.id, 'fresh-conversation');
+  await mkdir(fresh.workspace, { recursive: true });
 
   const janitor = new Janitor({
     redis: api.ctx.redis,
@@ -73,9 +72,8 @@ it('trims the job index and removes unused workspaces with their transcripts, ke
   });
   // Now: the workspace unused for a minute goes, with its transcripts; the fresh one stays.
   expect((await janitor.run()).workspaces).toBeGreaterThanOrEqual(1);
-  expect(existsSync(oldDir)).toBe(false);
-  expect(existsSync(transcripts)).toBe(false);
-  expect(existsSync(freshDir)).toBe(true);
+  expect(existsSync(old.root)).toBe(false);
+  expect(existsSync(fresh.workspace)).toBe(true);
   expect(await api.ctx.jobs.wasTenantJob(job.id, tenant.id)).toBe(true);
 
   // As if a minute had passed: index entries older than twice the retention go too.

@@ -1,5 +1,5 @@
 /**
- * The SSRF guard with WEBHOOK_ALLOW_PRIVATE off: the address table, checkWebhookUrl
+ * The SSRF guard with WEBHOOK_ALLOW_PRIVATE off: the address table, checkPublicUrl
  * (what submit and PATCH refuse), the socket's lookup, the sender, and one delivery
  * end to end that is marked `blocked` and never reaches the receiver on loopback.
  */
@@ -9,10 +9,10 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   blockedAddressReason,
-  checkWebhookUrl,
+  checkPublicUrl,
   createGuardedLookup,
   createLogger,
-  WebhookBlockedError,
+  BlockedAddressError,
   type DeliveryAttempt,
 } from '@claude-queue/shared';
 import { createClaudeWorker, type ClaudeWorker } from '../src/createWorker.js';
@@ -66,7 +66,7 @@ describe('blockedAddressReason', () => {
   );
 });
 
-describe('checkWebhookUrl', () => {
+describe('checkPublicUrl', () => {
   it.each([
     'http://127.0.0.1/hook',
     'http://10.0.0.1/hook',
@@ -82,21 +82,21 @@ describe('checkWebhookUrl', () => {
     // A name that resolves only to loopback.
     'http://localhost:9/hook',
   ])('refuses %s with the guard on', async (url) => {
-    const check = await checkWebhookUrl(url, guarded);
+    const check = await checkPublicUrl(url, guarded);
     expect(check.ok).toBe(false);
     expect(!check.ok && check.reason).toMatch(/public addresses only/);
   });
 
   it('allows public IP literals, and anything with WEBHOOK_ALLOW_PRIVATE', async () => {
-    expect(await checkWebhookUrl('https://8.8.8.8/hook', guarded)).toEqual({ ok: true });
-    expect(await checkWebhookUrl('http://[2606:4700:4700::1111]/hook', guarded)).toEqual({ ok: true });
-    expect(await checkWebhookUrl('http://127.0.0.1/hook', { allowPrivate: true })).toEqual({ ok: true });
-    expect(await checkWebhookUrl('http://localhost/hook', { allowPrivate: true })).toEqual({ ok: true });
+    expect(await checkPublicUrl('https://8.8.8.8/hook', guarded)).toEqual({ ok: true });
+    expect(await checkPublicUrl('http://[2606:4700:4700::1111]/hook', guarded)).toEqual({ ok: true });
+    expect(await checkPublicUrl('http://127.0.0.1/hook', { allowPrivate: true })).toEqual({ ok: true });
+    expect(await checkPublicUrl('http://localhost/hook', { allowPrivate: true })).toEqual({ ok: true });
   });
 
   it('refuses what is not an http(s) URL, guard or not', async () => {
-    expect(await checkWebhookUrl('ftp://example.com/', { allowPrivate: true })).toMatchObject({ ok: false });
-    expect(await checkWebhookUrl('not a url', { allowPrivate: true })).toMatchObject({ ok: false });
+    expect(await checkPublicUrl('ftp://example.com/', { allowPrivate: true })).toMatchObject({ ok: false });
+    expect(await checkPublicUrl('not a url', { allowPrivate: true })).toMatchObject({ ok: false });
   });
 });
 
@@ -109,7 +109,7 @@ describe('the guarded lookup', () => {
   it('fails a name that resolves only to blocked addresses, whether one or all are asked for', async () => {
     for (const all of [true, false]) {
       const { err } = await lookup(false, all);
-      expect(err).toBeInstanceOf(WebhookBlockedError);
+      expect(err).toBeInstanceOf(BlockedAddressError);
       expect(err!.message).toMatch(/localhost resolves only to blocked addresses/);
     }
   });

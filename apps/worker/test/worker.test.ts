@@ -7,10 +7,10 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLogger, tenantPaths } from '@claude-queue/shared';
+import { conversationPaths, createLogger } from '@claude-queue/shared';
 import { createClaudeWorker, type ClaudeWorker } from '../src/createWorker.js';
 import { startTestApi, type TestApi } from '../../../test/support/apiServer.js';
-import { isAlive } from '../../../test/support/processes.js';
+import { processesWithMarker } from '../../../test/support/processes.js';
 import { createTestEnv, type TestEnv } from '../../../test/support/env.js';
 import { submitJob, waitForFinal } from '../../../test/support/jobs.js';
 
@@ -19,7 +19,8 @@ const FAKE_CLAUDE = fileURLToPath(new URL('../../../test/support/fake-claude.mjs
 interface FakeCall {
   argv: string[];
   env: Record<string, string>;
-  pid: number;
+  /** In its command line and its grandchild's: how the test finds them from outside the sandbox. */
+  marker: string;
   prompt: string;
 }
 
@@ -59,7 +60,7 @@ afterAll(async () => {
 });
 
 function workspaceOf(tenantId: string, workspaceId: string): string {
-  return tenantPaths(env.dataDir, tenantId).workspace(workspaceId);
+  return conversationPaths(env.dataDir, tenantId, workspaceId).workspace;
 }
 
 async function fakeCall(tenantId: string, workspaceId: string): Promise<FakeCall> {
@@ -78,7 +79,6 @@ describe('worker with the fake CLI', () => {
     const call = await fakeCall(tenant.id, job.id);
     expect(call.prompt).toBe('hello from stdin');
     expect(call.argv.join(' ')).not.toContain('hello from stdin');
-    // DENIED_TOOLS (default Bash, WebFetch) are disallowed on every run.
     expect(call.argv).toEqual([
       '--print',
       '--output-format',
@@ -88,22 +88,20 @@ describe('worker with the fake CLI', () => {
       'sonnet',
       '--max-turns',
       '2',
-      '--disallowed-tools',
-      'Bash',
-      'WebFetch',
     ]);
   });
 
-  it('gives the CLI only the allowlisted environment, with HOME and CLAUDE_CONFIG_DIR per tenant', async () => {
+  it('gives the CLI only the allowlisted environment, its own HOME and config dir, and no credential', async () => {
     const job = await submitJob(api, tenant.api_key, { prompt: 'env check' });
     await waitForFinal(api, tenant.api_key, job.id);
     const call = await fakeCall(tenant.id, job.id);
-    const paths = tenantPaths(env.dataDir, tenant.id);
-    expect(call.env.HOME).toBe(paths.home);
-    expect(call.env.CLAUDE_CONFIG_DIR).toBe(paths.configDir);
-    expect(call.env.ANTHROPIC_API_KEY).toBe('sk-deployment-key');
+    // The sandbox's fixed paths, bound to this conversation's folders.
+    expect(call.env.HOME).toBe('/home/claude');
+    expect(call.env.CLAUDE_CONFIG_DIR).toBe('/home/claude/.claude');
+    expect(call.env.ANTHROPIC_BASE_URL).toBe('http://127.0.0.1:3128');
     expect(call.env.CLAUDE_CODE_MAX_RETRIES).toBe('0');
     for (const name of ['ADMIN_TOKEN', 'REDIS_URL', 'SOME_SECRET']) expect(call.env).not.toHaveProperty(name);
+    expect(JSON.stringify(call.env)).not.toContain('sk-deployment-key');
   });
 
   // Transient errors use all JOB_ATTEMPTS (3 here); permanent ones fail after one.
@@ -138,10 +136,8 @@ describe('worker with the fake CLI', () => {
     expect(done.error).toMatchObject({ code: 'timeout', retryable: false });
     expect(done.attempts).toBe(1);
     const call = await fakeCall(tenant.id, job.id);
-    const grandchild = Number(await readFile(path.join(workspaceOf(tenant.id, job.id), 'fake-claude-grandchild.pid'), 'utf8'));
     // The fake ignores SIGTERM: only the SIGKILL after the grace period ends it and its child.
-    expect(isAlive(call.pid)).toBe(false);
-    expect(isAlive(grandchild)).toBe(false);
+    expect(processesWithMarker(call.marker)).toEqual([]);
   });
 
   it('retries a timed-out run when the request sets retry_on_timeout', async () => {

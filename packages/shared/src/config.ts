@@ -4,6 +4,7 @@
  */
 import path from 'node:path';
 import { z } from 'zod';
+import { parseHostRule, type HostRule } from './net/hostRules.js';
 
 /** A strict boolean: "true"/"1" or "false"/"0", anything else is an error. */
 const envBoolean = z
@@ -39,15 +40,25 @@ const sharedSchema = z.object({
     .pipe(z.array(z.enum(PERMISSION_MODES)))
     .default(['acceptEdits', 'auto', 'manual', 'dontAsk', 'plan']),
   /**
-   * Tools no request may allow, and every run disallows (`none` for none): Bash runs
-   * commands on the worker, WebFetch reaches its network (default: Bash,WebFetch).
+   * Tools no request may allow, and every run disallows (`none`, the default, for none).
+   * Every run is sandboxed (SANDBOX), so Bash and WebFetch reach only the run's own files
+   * and the allowed hosts; a deployment running SANDBOX=off should deny `Bash,WebFetch`.
    */
   DENIED_TOOLS: z
     .string()
-    .default('Bash,WebFetch')
+    .default('none')
     .transform((s) => (s.trim() === 'none' ? [] : s.split(',').map((x) => x.trim()).filter(Boolean))),
-  /** Let requests' mcp_config start local (stdio) MCP servers, i.e. commands on the worker (default: false). */
-  MCP_ALLOW_STDIO: envBoolean.default(false),
+  /**
+   * Let requests' mcp_config start local (stdio) MCP servers: commands that run inside
+   * the job's sandbox, like Bash (default: true; a deployment with SANDBOX=off should set false).
+   */
+  MCP_ALLOW_STDIO: envBoolean.default(true),
+  /**
+   * Let jobs' remote MCP servers be on private, loopback and other non-public addresses
+   * (default: false; for tests and local development). Hosts the operator lists in
+   * SANDBOX_ALLOWED_HOSTS are reachable whatever their address.
+   */
+  MCP_ALLOW_PRIVATE: envBoolean.default(false),
   /** How long finished jobs, their events and deliveries are kept, in hours; fractions allowed (default: 168, a week). */
   JOB_RETENTION_HOURS: z.coerce.number().positive().default(168),
   /** How long a conversation can be continued after its last use, in days (default: 30). */
@@ -137,7 +148,31 @@ const apiSchema = sharedSchema.extend({
   BOARD_USERS: boardUsers.optional(),
 });
 
+/** SANDBOX_ALLOWED_HOSTS: comma-separated host rules (net/hostRules.ts). */
+const hostRules = commaList.transform((items, ctx): HostRule[] => {
+  const rules: HostRule[] = [];
+  for (const item of items) {
+    const rule = parseHostRule(item);
+    if (rule instanceof Error) ctx.addIssue({ code: 'custom', message: rule.message });
+    else rules.push(rule);
+  }
+  return rules;
+});
+
 const workerSchema = sharedSchema.extend({
+  /**
+   * The OS sandbox every CLI run goes into: `bubblewrap` (default), or `off` for a
+   * single-tenant deployment that trusts every job (apps/worker/src/sandbox).
+   */
+  SANDBOX: z.enum(['bubblewrap', 'off']).default('bubblewrap'),
+  /** Hosts every sandboxed run may reach besides the model API, e.g. `registry.npmjs.org,*.github.com` (default: none). */
+  SANDBOX_ALLOWED_HOSTS: hostRules.default([]),
+  /** Size of a sandboxed run's private /tmp, a tmpfs in memory (default: 512 MiB). */
+  SANDBOX_TMP_SIZE_MB: positiveInt.default(512),
+  /** Host paths every sandboxed run sees read-only at the same place, e.g. a toolchain in /opt (default: none). */
+  SANDBOX_READ_ONLY_PATHS: commaList
+    .pipe(z.array(z.string().refine((p) => path.isAbsolute(p), 'each path must be absolute')))
+    .default([]),
   /** Jobs one worker process runs at once (default: 2). */
   WORKER_CONCURRENCY: positiveInt.default(2),
   /** The claude executable (default: the one installed with @anthropic-ai/claude-code). */

@@ -1,9 +1,10 @@
 /**
  * The body of `POST /v1/jobs`, validated before anything is enqueued. Every field
- * maps to one CLI flag in the worker (apps/worker/src/claude/args.ts).
+ * maps to one CLI flag in the worker (apps/worker/src/claude/buildArgs.ts).
  */
 import { z } from 'zod';
 import { PERMISSION_MODES, type PermissionMode } from './config.js';
+import { blockedAddressReason, ipLiteralOf } from './net/ssrf.js';
 
 export interface JobRequestLimits {
   maxPromptBytes: number;
@@ -11,8 +12,10 @@ export interface JobRequestLimits {
   allowedPermissionModes: readonly PermissionMode[];
   /** Tools no request may allow (DENIED_TOOLS); the worker disallows them on every run. */
   deniedTools?: readonly string[];
-  /** Whether `mcp_config` may start local (stdio) servers: commands on the worker (MCP_ALLOW_STDIO). */
+  /** Whether `mcp_config` may start local (stdio) servers: commands in the job's sandbox (MCP_ALLOW_STDIO). */
   allowStdioMcp?: boolean;
+  /** Whether remote MCP servers may be on non-public addresses (MCP_ALLOW_PRIVATE). */
+  allowPrivateMcp?: boolean;
 }
 
 /** No NUL: an argv entry can't hold one, and the spawn would fail on every attempt. */
@@ -49,6 +52,65 @@ const jsonBytes = (value: unknown) => Buffer.byteLength(JSON.stringify(value), '
 
 export const METADATA_MAX_BYTES = 4096;
 
+const stringMap = z.record(z.string().max(256), z.string().max(8192).refine(noNul, 'must not contain a NUL character'));
+
+/**
+ * MCP server entries are strict: every member the CLI would act on is named here, and
+ * anything else is refused. The CLI runs some members as commands before any
+ * permission check (an http server's `headersHelper`), so an unknown member is never
+ * passed on in the hope that it is harmless.
+ */
+const REMOTE_MCP_SERVER = z.strictObject({
+  type: z.enum(['http', 'sse'], { error: 'must be "http" or "sse" (or "stdio" with a command)' }),
+  url: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).max(2048),
+  headers: stringMap.optional(),
+});
+const LOCAL_MCP_SERVER = z.strictObject({
+  type: z.literal('stdio').optional(),
+  command: z.string().min(1).max(4096).refine(noNul, 'must not contain a NUL character'),
+  args: z.array(z.string().max(8192).refine(noNul, 'must not contain a NUL character')).max(200).optional(),
+  env: stringMap.optional(),
+});
+
+/** Names `localhost` resolves to by definition (RFC 6761), whatever DNS says. */
+const LOCALHOST = /(^|\.)localhost\.?$/i;
+
+function mcpConfigSchema(limits: JobRequestLimits) {
+  return z
+    .strictObject({ mcpServers: z.record(z.string().min(1).max(200), z.record(z.string(), z.unknown())) }, {
+      error: 'must be an object of the form {"mcpServers": {...}}',
+    })
+    .refine((c) => jsonBytes(c) <= 64 * 1024, 'must be at most 64 KiB')
+    .superRefine((config, ctx) => {
+      for (const [name, server] of Object.entries(config.mcpServers)) {
+        const at = ['mcpServers', name];
+        const local = 'command' in server || server.type === 'stdio';
+        if (local && !limits.allowStdioMcp) {
+          ctx.addIssue({ code: 'custom', path: at, message: 'local (stdio) MCP servers are not allowed by this deployment: use a remote server ({"type": "http", "url": …})' });
+          continue;
+        }
+        const parsed = (local ? LOCAL_MCP_SERVER : REMOTE_MCP_SERVER).safeParse(server);
+        for (const issue of parsed.error?.issues ?? []) {
+          // An unknown member is named in the path, not only in the message.
+          if (issue.code === 'unrecognized_keys') {
+            const allowed = Object.keys((local ? LOCAL_MCP_SERVER : REMOTE_MCP_SERVER).shape).join(', ');
+            for (const key of issue.keys) ctx.addIssue({ code: 'custom', path: [...at, key], message: `is not allowed (an MCP server may have: ${allowed})` });
+          } else {
+            ctx.addIssue({ code: 'custom', path: [...at, ...issue.path.map(String)], message: issue.message });
+          }
+        }
+        if (!local && parsed.success && !limits.allowPrivateMcp) {
+          // What is knowable without DNS; the API resolves names (checkPublicUrl) and the
+          // sandbox's egress proxy checks the address it connects to.
+          const url = new URL((server as { url: string }).url);
+          const literal = ipLiteralOf(url);
+          const reason = LOCALHOST.test(url.hostname) ? `${url.hostname} is loopback` : literal ? blockedAddressReason(literal) : null;
+          if (reason) ctx.addIssue({ code: 'custom', path: [...at, 'url'], message: `${reason}: MCP servers go to public addresses only` });
+        }
+      }
+    });
+}
+
 export function createJobRequestSchema(limits: JobRequestLimits) {
   return z.strictObject({
     prompt: z
@@ -77,24 +139,7 @@ export function createJobRequestSchema(limits: JobRequestLimits) {
       // The refine is invisible to JSON Schema: the OpenAPI document shows only the allowed modes.
       .meta({ enum: [...limits.allowedPermissionModes] })
       .optional(),
-    mcp_config: z
-      .strictObject({ mcpServers: z.record(z.string(), z.record(z.string(), z.unknown())) }, {
-        error: 'must be an object of the form {"mcpServers": {...}}',
-      })
-      .refine((c) => jsonBytes(c) <= 64 * 1024, 'must be at most 64 KiB')
-      .superRefine((config, ctx) => {
-        // A local (stdio) server is a command the CLI starts on the worker, before any
-        // permission check, with the worker's files and network: only if the operator says so.
-        for (const [name, server] of Object.entries(config.mcpServers)) {
-          const local = 'command' in server || server.type === 'stdio';
-          if (local && !limits.allowStdioMcp) {
-            ctx.addIssue({ code: 'custom', path: ['mcpServers', name], message: 'local (stdio) MCP servers run commands on the worker and are not allowed by this deployment: use a remote server ({"type": "http", "url": …})' });
-          } else if (!local && !((server.type === 'http' || server.type === 'sse') && typeof server.url === 'string' && /^https?:\/\//.test(server.url))) {
-            ctx.addIssue({ code: 'custom', path: ['mcpServers', name], message: 'must be {"type": "http" | "sse", "url": "https://…"}' });
-          }
-        }
-      })
-      .optional(),
+    mcp_config: mcpConfigSchema(limits).optional(),
     json_schema: z
       .record(z.string(), z.unknown(), { error: 'must be a JSON Schema object' })
       .refine((s) => jsonBytes(s) <= 64 * 1024, 'must be at most 64 KiB')

@@ -6,7 +6,7 @@
 import { Router } from 'express';
 import { z } from 'zod';
 import {
-  checkWebhookUrl,
+  checkPublicUrl,
   defaultTenantLimits,
   resolveLimits,
   SecretsKeyMissingError,
@@ -83,7 +83,7 @@ export function adminTenantsRouter(ctx: ApiContext): Router {
     const body = updateTenantBody.parse(req.body ?? {});
     if (body.webhook_url) {
       // The same rule as a job's own webhook_url at submit (ssrf.ts).
-      const check = await checkWebhookUrl(body.webhook_url, { allowPrivate: ctx.config.WEBHOOK_ALLOW_PRIVATE });
+      const check = await checkPublicUrl(body.webhook_url, { allowPrivate: ctx.config.WEBHOOK_ALLOW_PRIVATE });
       if (!check.ok) {
         throw new HttpProblem(400, 'invalid_request', `webhook_url: ${check.reason}`, { errors: [{ field: 'webhook_url', message: check.reason }] });
       }

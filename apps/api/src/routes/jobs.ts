@@ -2,7 +2,7 @@
 import { Router, type Request, type Response } from 'express';
 import { z } from 'zod';
 import {
-  checkWebhookUrl,
+  checkPublicUrl,
   DEFAULT_PRIORITY,
   jsonDepthExceeds,
   MAX_JSON_DEPTH,
@@ -113,9 +113,20 @@ export function jobsRouter(ctx: ApiContext): Router {
     if (request.webhook_url) {
       // Refused now when it can be known (an IP literal, or a name with only blocked
       // addresses); the delivery checks the address it connects to again.
-      const check = await checkWebhookUrl(request.webhook_url, { allowPrivate: ctx.config.WEBHOOK_ALLOW_PRIVATE });
+      const check = await checkPublicUrl(request.webhook_url, { allowPrivate: ctx.config.WEBHOOK_ALLOW_PRIVATE });
       if (!check.ok) {
         throw new HttpProblem(400, 'invalid_request', `webhook_url: ${check.reason}`, { errors: [{ field: 'webhook_url', message: check.reason }] });
+      }
+    }
+    // The schema refused IP literals and localhost; a name that resolves only to
+    // non-public addresses is refused here, and the sandbox's proxy checks the address
+    // each connection goes to.
+    for (const [name, server] of Object.entries(request.mcp_config?.mcpServers ?? {})) {
+      if (typeof server.url !== 'string') continue;
+      const check = await checkPublicUrl(server.url, { allowPrivate: ctx.config.MCP_ALLOW_PRIVATE, purpose: 'MCP servers' });
+      if (!check.ok) {
+        const field = `mcp_config.mcpServers.${name}.url`;
+        throw new HttpProblem(400, 'invalid_request', `${field}: ${check.reason}`, { errors: [{ field, message: check.reason }] });
       }
     }
     if (request.session_id && !(await ctx.sessions.getForTenant(request.session_id, tenantId))) {

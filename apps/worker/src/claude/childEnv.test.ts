@@ -16,13 +16,12 @@ describe('buildChildEnv', () => {
     CLAUDE_CODE_MAX_RETRIES: '10',
   };
 
-  it('passes only the allowlist and sets HOME and CLAUDE_CONFIG_DIR per tenant', () => {
-    const env = buildChildEnv(parent, { home: '/data/t/home', configDir: '/data/t/claude', maxRetries: 0 });
+  it("passes only the allowlist; HOME is the sandbox's to set, never the worker's", () => {
+    const env = buildChildEnv(parent, { maxRetries: 0 });
+    expect(env).not.toHaveProperty('HOME');
     expect(env).toMatchObject({
       PATH: '/usr/bin',
       LANG: 'C.UTF-8',
-      HOME: '/data/t/home',
-      CLAUDE_CONFIG_DIR: '/data/t/claude',
       ANTHROPIC_API_KEY: 'sk-deployment',
       ANTHROPIC_BASE_URL: 'http://127.0.0.1:1',
       CLAUDE_CODE_OAUTH_TOKEN: 'oauth',
@@ -34,7 +33,7 @@ describe('buildChildEnv', () => {
   });
 
   it('lets the queue own retries: CLAUDE_CODE_MAX_RETRIES comes from config, not the parent', () => {
-    expect(buildChildEnv(parent, { home: '/h', configDir: '/c', maxRetries: 0 }).CLAUDE_CODE_MAX_RETRIES).toBe('0');
+    expect(buildChildEnv(parent, { maxRetries: 0 }).CLAUDE_CODE_MAX_RETRIES).toBe('0');
   });
 });
 

@@ -31,11 +31,14 @@ const PASS = [
 const PASS_PREFIXES = ['ANTHROPIC_'];
 
 export interface ChildEnvOptions {
-  home: string;
-  configDir: string;
   /** Retries the CLI makes on API errors; 0 leaves retrying to the queue. */
   maxRetries: number;
 }
+
+/**
+ * The child's environment from the worker's, before the sandbox adds its paths (HOME,
+ * CLAUDE_CONFIG_DIR) and, when it isolates the run, takes the credentials out.
+ */
 
 export function buildChildEnv(parent: NodeJS.ProcessEnv, options: ChildEnvOptions): Record<string, string> {
   const env: Record<string, string> = {};
@@ -44,8 +47,6 @@ export function buildChildEnv(parent: NodeJS.ProcessEnv, options: ChildEnvOption
     if (PASS.includes(name) || PASS_PREFIXES.some((p) => name.startsWith(p))) env[name] = value;
   }
   env.PATH ??= '/usr/local/bin:/usr/bin:/bin';
-  env.HOME = options.home;
-  env.CLAUDE_CONFIG_DIR = options.configDir;
   env.CLAUDE_CODE_MAX_RETRIES = String(options.maxRetries);
   // A service has no use for the updater or for traffic that is not the model's.
   env.DISABLE_AUTOUPDATER = '1';

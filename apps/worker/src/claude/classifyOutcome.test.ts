@@ -67,6 +67,7 @@ describe('classifyOutcome', () => {
     };
     expect(code({ exitCode: null, signal: 'SIGKILL' })).toBe('cli_crashed');
     expect(code({ exitCode: 3 })).toBe('cli_crashed');
+    expect(classifyOutcome(outcome({ exitCode: 137 }))).toMatchObject({ error: { code: 'cli_crashed', message: 'the CLI was killed by SIGKILL' } });
     expect(code({ exitCode: 0, unparseable: true })).toBe('cli_error');
     expect(code({ exitCode: null, stderrTail: 'spawn /nope ENOENT' })).toBe('cli_error');
     expect(code({ exitCode: 1, stderrTail: "error: option '--permission-mode <mode>' argument 'x' is invalid." })).toBe('invalid_request');

@@ -6,6 +6,7 @@
  * The CLI reports API failures in its result object (`api_error_status`, ../shared/claude-cli.md)
  * and a few conditions only as text; matching that text happens here and nowhere else.
  */
+import { constants } from 'node:os';
 import type { JobError, JobErrorCode, JobResult } from '@claude-queue/shared';
 import type { ClaudeRunOutcome } from './runner.js';
 
@@ -72,10 +73,17 @@ export function classifyOutcome(outcome: ClaudeRunOutcome): Classified {
 
   if (SESSION_MISSING.test(outcome.stderrTail)) return fail('session_not_found', lastLine(outcome.stderrTail));
   if (outcome.signal) return fail('cli_crashed', `the CLI was killed by ${outcome.signal}`);
+  // bwrap (and a shell) report a child killed by signal N as exit code 128 + N.
+  const bySignal = outcome.exitCode !== null && outcome.exitCode > 128 ? signalName(outcome.exitCode - 128) : null;
+  if (bySignal) return fail('cli_crashed', `the CLI was killed by ${bySignal}`);
   if (outcome.exitCode === null) return fail('cli_error', `the CLI could not be started: ${lastLine(outcome.stderrTail)}`);
   if (USAGE_ERROR.test(outcome.stderrTail)) return fail('invalid_request', lastLine(outcome.stderrTail));
   if (outcome.unparseable) return fail('cli_error', 'the CLI printed output that is not a result');
   return fail('cli_crashed', `the CLI exited with code ${outcome.exitCode} without a result${suffix(outcome.stderrTail)}`);
+}
+
+function signalName(signal: number): string | null {
+  return Object.entries(constants.signals).find(([, n]) => n === signal)?.[0] ?? null;
 }
 
 function lastLine(text: string): string {

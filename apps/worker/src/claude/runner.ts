@@ -1,19 +1,26 @@
 /**
  * The one seam between a job and the Claude Code CLI. The processor hands a runner
  * an invocation and gets back what the CLI did; it never spawns anything itself.
- * Today's runner spawns `claude --print` per job (spawnRunner.ts); a pool of
- * long-lived stream-json processes can implement the same interface beside it.
+ * Today's runner spawns `claude --print` per job (spawnRunner.ts), inside the command
+ * the sandbox prepared; a pool of long-lived stream-json processes can implement the
+ * same interface beside it.
  */
 
-/** Everything fixed for one CLI run. */
-export interface ClaudeInvocation {
-  /** CLI flags, one argv entry each (never a command line string). */
+/** What to spawn: the sandbox's command for the run (sandbox/sandbox.ts). */
+export interface ClaudeCommand {
+  file: string;
+  /** One argv entry each, never a command line string. */
   args: string[];
-  /** Sent on stdin, never in argv: argv is visible to every user of the machine. */
-  prompt: string;
   cwd: string;
   /** The child's whole environment (an allowlist, see childEnv.ts). */
   env: Record<string, string>;
+}
+
+/** Everything fixed for one CLI run. */
+export interface ClaudeInvocation {
+  command: ClaudeCommand;
+  /** Sent on stdin, never in argv: argv is visible to every user of the machine. */
+  prompt: string;
   timeoutMs: number;
   /** Aborting it stops the run (cancellation, lost lock, shutdown). */
   signal?: AbortSignal;

@@ -1,7 +1,9 @@
 /**
- * The one-shot runner: one `claude --print` process per job, through execa. The
- * child leads its own process group so that every way out (success, failure,
- * timeout, abort) can end it and whatever it started (tool subprocesses) at once.
+ * The one-shot runner: one `claude --print` process per job, through execa, spawned as
+ * the sandbox's command says. The child leads its own process group so that every way
+ * out (success, failure, timeout, abort) can end it and whatever it started (tool
+ * subprocesses) at once; in a bubblewrap sandbox, ending bwrap ends its whole pid
+ * namespace.
  */
 import { StringDecoder } from 'node:string_decoder';
 import { execa } from 'execa';
@@ -10,34 +12,24 @@ import { createStreamParser } from './streamParser.js';
 import type { ClaudeInvocation, ClaudeRunOutcome, ClaudeRunner } from './runner.js';
 
 export interface SpawnRunnerOptions {
-  /** Path of the claude executable. */
-  bin: string;
   /** Time between SIGTERM and SIGKILL when a run is stopped (default: 5000). */
   killGraceMs?: number;
-  /**
-   * util-linux `setpriv`, to start the CLI with a parent-death signal: if the worker is
-   * SIGKILLed, its CLI runs die with it instead of calling the model for a job that
-   * another worker will run again. Without it (not Linux) they run to their end.
-   */
-  setprivBin?: string;
 }
 
 const STDERR_TAIL_BYTES = 2048;
 /** A result with a long answer is well under this; a runaway tool's output is not. */
 const MAX_BUFFER_BYTES = 64 * 1024 * 1024;
 
-export function createSpawnRunner(options: SpawnRunnerOptions): ClaudeRunner {
+export function createSpawnRunner(options: SpawnRunnerOptions = {}): ClaudeRunner {
   const killGraceMs = options.killGraceMs ?? 5000;
   return {
     async run(invocation: ClaudeInvocation): Promise<ClaudeRunOutcome> {
       const started = performance.now();
-      const [file, args] = options.setprivBin
-        ? [options.setprivBin, ['--pdeathsig', 'KILL', '--', options.bin, ...invocation.args]]
-        : [options.bin, invocation.args];
-      const child = execa(file, args, {
+      const { command } = invocation;
+      const child = execa(command.file, command.args, {
         input: invocation.prompt,
-        cwd: invocation.cwd,
-        env: invocation.env,
+        cwd: command.cwd,
+        env: command.env,
         extendEnv: false,
         detached: true,
         reject: false,

@@ -11,7 +11,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdir, utimes } from 'node:fs/promises';
 import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
 import {
-  tenantPaths,
+  conversationPaths,
   type AttemptRecord,
   type JobError,
   type JobEventLog,
@@ -29,6 +29,7 @@ import { buildClaudeArgs } from '../../claude/buildArgs.js';
 import { applyTenantCredentials, buildChildEnv } from '../../claude/childEnv.js';
 import { classifyOutcome } from '../../claude/classifyOutcome.js';
 import type { ClaudeRunner } from '../../claude/runner.js';
+import { jobHostRules, type Sandbox } from '../../sandbox/sandbox.js';
 import { JobFailedError } from './jobFailedError.js';
 import { retryDelayMs } from './retryPolicy.js';
 
@@ -41,6 +42,8 @@ export interface ClaudeProcessorDeps {
   /** SECRETS_KEY, to open tenants' own model credentials; null when unset. */
   secretsKey: SecretsKey | null;
   runner: ClaudeRunner;
+  /** Where every run goes (SANDBOX): it turns the run into the command to spawn. */
+  sandbox: Sandbox;
   config: Pick<
     WorkerConfig,
     'DATA_DIR' | 'JOB_TIMEOUT_MS' | 'JOB_BACKOFF_MS' | 'CLAUDE_CODE_MAX_RETRIES' | 'WORKER_CLI_BARE' | 'WORKER_KILL_GRACE_MS' | 'DENIED_TOOLS'
@@ -66,7 +69,7 @@ const SESSION_BUSY_DELAY_MS = 1000;
 const now = () => new Date().toISOString();
 
 export function createClaudeProcessor(deps: ClaudeProcessorDeps) {
-  const { jobs, sessions, scheduler, tenants, runner, config } = deps;
+  const { jobs, sessions, scheduler, tenants, runner, sandbox, config } = deps;
 
   return async function processClaudeJob(job: Job<JobPayload>, token?: string, signal?: AbortSignal) {
     const jobId = job.id!;
@@ -153,36 +156,30 @@ export function createClaudeProcessor(deps: ClaudeProcessorDeps) {
         log.error({ err: { message: (err as Error).message } }, 'cannot open the tenant\'s credentials');
         throw await finishFailed(record, { code: 'auth_failed', message: "the tenant's credentials cannot be used; an operator must set them again", retryable: false }, history);
       }
-      const paths = tenantPaths(config.DATA_DIR, record.tenant_id);
-      const cwd = paths.workspace(workspaceId);
-      await Promise.all([mkdir(cwd, { recursive: true }), mkdir(paths.home, { recursive: true }), mkdir(paths.configDir, { recursive: true })]);
-      // A conversation's workspace is in use: the janitor removes only long-unused ones.
-      await utimes(cwd, new Date(), new Date());
+      const paths = conversationPaths(config.DATA_DIR, record.tenant_id, workspaceId);
+      await Promise.all([mkdir(paths.workspace, { recursive: true }), mkdir(paths.home, { recursive: true })]);
+      // A conversation in use: the janitor removes only long-unused ones.
+      await utimes(paths.root, new Date(), new Date());
 
-      log.info('running CLI');
+      log.info({ sandbox: sandbox.kind }, 'running CLI');
       // Text events go out in order, one append after the other; a failed append (Redis
       // away) loses live text, never the result.
       let appending: Promise<unknown> = Promise.resolve();
       const onText = (text: string) => {
         appending = appending.then(() => deps.events.appendText(jobId, text)).catch(() => undefined);
       };
-      const outcome = await runner.run({
-        onText,
-        partialMessages: request.stream === true,
+      const command = await sandbox.prepare({
         args: buildClaudeArgs(request, { resume: request.session_id, bare: config.WORKER_CLI_BARE, deniedTools: config.DENIED_TOOLS }),
-        prompt: request.prompt,
-        cwd,
-        env: applyTenantCredentials(
-          buildChildEnv(deps.env ?? process.env, {
-            home: paths.home,
-            configDir: paths.configDir,
-            maxRetries: config.CLAUDE_CODE_MAX_RETRIES,
-          }),
-          credentials,
-        ),
-        timeoutMs,
-        signal,
+        dirs: paths,
+        env: applyTenantCredentials(buildChildEnv(deps.env ?? process.env, { maxRetries: config.CLAUDE_CODE_MAX_RETRIES }), credentials),
+        hosts: jobHostRules(request),
       });
+      let outcome: Awaited<ReturnType<ClaudeRunner['run']>>;
+      try {
+        outcome = await runner.run({ command, onText, partialMessages: request.stream === true, prompt: request.prompt, timeoutMs, signal });
+      } finally {
+        await command.dispose();
+      }
       await appending;
       if (outcome.aborted) return await stopAborted(job, token, String(signal?.reason ?? ABORT_REASONS.canceled), record, log);
 

@@ -7,7 +7,7 @@
  */
 import http from 'node:http';
 import https from 'node:https';
-import { blockedAddressReason, createGuardedLookup, ipLiteralOf, WebhookBlockedError } from '@claude-queue/shared';
+import { blockedAddressReason, createGuardedLookup, ipLiteralOf, BlockedAddressError } from '@claude-queue/shared';
 import { parseRetryAfter } from './retrySchedule.js';
 
 export interface SendWebhookOptions {
@@ -81,7 +81,7 @@ export function sendWebhook(options: SendWebhookOptions): Promise<SendResult> {
     }, options.timeoutMs);
     request.on('close', () => clearTimeout(timer));
     request.on('error', (err: NodeJS.ErrnoException) => {
-      if (err instanceof WebhookBlockedError) settle({ kind: 'blocked', reason: err.message });
+      if (err instanceof BlockedAddressError) settle({ kind: 'blocked', reason: err.message });
       else settle({ kind: 'error', error: err.code ?? 'network_error' });
     });
     request.end(options.body);

@@ -1,29 +1,35 @@
 /**
- * Webhook URLs are chosen by tenants, and the worker that calls them sits inside the
- * deployment's network: without a guard, a job could make it POST to Redis on
- * 127.0.0.1, to the cloud metadata service on 169.254.169.254, or to anything else
- * only the worker can reach (SSRF). So by default only public addresses are called.
+ * URLs chosen by tenants (webhooks, the MCP servers of a job) are reached from inside
+ * the deployment's network: without a guard, a job could make a worker talk to Redis on
+ * 127.0.0.1, to the cloud metadata service on 169.254.169.254, or to anything else only
+ * the worker can reach (SSRF). So by default only public addresses are reached.
  *
  * Two checks, the same rule:
- * - `checkWebhookUrl`, early (submit, PATCH of a tenant's default): refuses what is
+ * - `checkPublicUrl`, early (submit, PATCH of a tenant's default): refuses what is
  *   knowable then, an IP literal or a name that resolves only to blocked addresses.
- * - `createGuardedLookup`, the `lookup` of the delivery's socket: the address checked is
- *   the address connected to, so a name that resolved to a public address at submit and
- *   to 127.0.0.1 now (DNS rebinding) is still refused. Node skips `lookup` for IP
- *   literals, so the sender checks those with `blockedAddressReason` itself.
+ * - `createGuardedLookup`, the `lookup` of the socket that connects (a webhook delivery,
+ *   the sandbox's egress proxy): the address checked is the address connected to, so a
+ *   name that resolved to a public address at submit and to 127.0.0.1 now (DNS
+ *   rebinding) is still refused. Node skips `lookup` for IP literals, so callers check
+ *   those with `blockedAddressReason` themselves.
  *
- * WEBHOOK_ALLOW_PRIVATE=true (tests, local development) lifts both.
+ * WEBHOOK_ALLOW_PRIVATE and MCP_ALLOW_PRIVATE (tests, local development) lift both.
  */
 import { lookup as dnsLookup, type LookupAddress, type LookupOptions } from 'node:dns';
 import { isIP } from 'node:net';
-import { WebhookBlockedError } from './webhookBlockedError.js';
+import { BlockedAddressError } from './blockedAddressError.js';
 
-export interface WebhookUrlCheckOptions {
-  /** WEBHOOK_ALLOW_PRIVATE: allow any address (default: false). */
+export interface AddressCheckOptions {
+  /** WEBHOOK_ALLOW_PRIVATE or MCP_ALLOW_PRIVATE: allow any address (default: false). */
   allowPrivate: boolean;
 }
 
-export type WebhookUrlCheck = { ok: true } | { ok: false; reason: string };
+export interface PublicUrlCheckOptions extends AddressCheckOptions {
+  /** What the URL is for, plural, as the refusal names it (default: `webhooks`). */
+  purpose?: string;
+}
+
+export type PublicUrlCheck = { ok: true } | { ok: false; reason: string };
 
 type Range = [name: string, first: number[], prefixBits: number];
 
@@ -137,13 +143,14 @@ function resolveAll(host: string): Promise<LookupAddress[]> {
 }
 
 /**
- * Whether a webhook URL may be used, as far as can be known before calling it: an
+ * Whether a tenant's URL may be used, as far as can be known before calling it: an
  * http(s) URL whose host is a public IP literal, or a name that resolves to at least
  * one public address. A name that does not resolve now is accepted (it may later; the
- * delivery then fails like any unreachable host). The delivery checks again when it
+ * call then fails like any unreachable host). The caller checks again when it
  * connects (`createGuardedLookup`).
  */
-export async function checkWebhookUrl(url: string, options: WebhookUrlCheckOptions): Promise<WebhookUrlCheck> {
+export async function checkPublicUrl(url: string, options: PublicUrlCheckOptions): Promise<PublicUrlCheck> {
+  const only = `${options.purpose ?? 'webhooks'} go to public addresses only`;
   let parsed: URL;
   try {
     parsed = new URL(url);
@@ -155,7 +162,7 @@ export async function checkWebhookUrl(url: string, options: WebhookUrlCheckOptio
   const literal = ipLiteralOf(parsed);
   if (literal) {
     const reason = blockedAddressReason(literal);
-    return reason ? { ok: false, reason: `${reason}: webhooks go to public addresses only` } : { ok: true };
+    return reason ? { ok: false, reason: `${reason}: ${only}` } : { ok: true };
   }
   let addresses: LookupAddress[];
   try {
@@ -166,7 +173,7 @@ export async function checkWebhookUrl(url: string, options: WebhookUrlCheckOptio
   const reasons = addresses.map((a) => blockedAddressReason(a.address));
   if (addresses.length > 0 && reasons.every((r) => r !== null)) {
     // Which addresses, stays here: the answer must not map the deployment's internal DNS.
-    return { ok: false, reason: `${parsed.hostname} resolves only to non-public addresses: webhooks go to public addresses only` };
+    return { ok: false, reason: `${parsed.hostname} resolves only to non-public addresses: ${only}` };
   }
   return { ok: true };
 }
@@ -175,18 +182,18 @@ type LookupCallback = (err: NodeJS.ErrnoException | null, address: string | Look
 
 /**
  * A `lookup` for net/http sockets that resolves as usual, then drops every blocked
- * address; with none left the connection fails with WebhookBlockedError. Node asks for
+ * address; with none left the connection fails with BlockedAddressError. Node asks for
  * `all: true` when it tries several addresses (autoSelectFamily) and for one otherwise;
  * both get only allowed addresses.
  */
-export function createGuardedLookup(options: WebhookUrlCheckOptions) {
+export function createGuardedLookup(options: AddressCheckOptions) {
   return (hostname: string, lookupOptions: LookupOptions, callback: LookupCallback): void => {
     dnsLookup(hostname, { ...lookupOptions, all: true }, (err, addresses) => {
       if (err) return callback(err, []);
       const allowed = options.allowPrivate ? addresses : addresses.filter((a) => blockedAddressReason(a.address) === null);
       if (allowed.length === 0) {
         const first = addresses[0] ? blockedAddressReason(addresses[0].address) : 'no address';
-        return callback(new WebhookBlockedError(`${hostname} resolves only to blocked addresses (${first})`), []);
+        return callback(new BlockedAddressError(`${hostname} resolves only to blocked addresses (${first})`), []);
       }
       if (lookupOptions.all) return callback(null, allowed);
       callback(null, allowed[0]!.address, allowed[0]!.family);
