@@ -19,8 +19,9 @@ let tenant: { id: string; api_key: string };
 
 beforeAll(async () => {
   env = await createTestEnv();
+  // A deployment that denies Bash and local MCP servers (the defaults allow both: they run in the sandbox).
   api = await startTestApi(
-    env.apiConfig({ JOB_TIMEOUT_MAX_MS: String(JOB_TIMEOUT_MAX_MS), MAX_PROMPT_BYTES: String(MAX_PROMPT_BYTES) }),
+    env.apiConfig({ JOB_TIMEOUT_MAX_MS: String(JOB_TIMEOUT_MAX_MS), MAX_PROMPT_BYTES: String(MAX_PROMPT_BYTES), DENIED_TOOLS: 'Bash,WebFetch', MCP_ALLOW_STDIO: 'false' }),
   );
   await waitForRedis(api.ctx.redis);
   tenant = await api.createTenant('validation');
@@ -113,15 +114,23 @@ const badInputs: BadInput[] = [
   { name: 'metadata over 4 KB', body: { prompt: 'hi', metadata: { note: 'x'.repeat(4096) } }, expected: invalid('metadata') },
   { name: 'metadata a string', body: { prompt: 'hi', metadata: 'ticket-1' }, expected: invalid('metadata') },
   { name: 'metadata an array', body: { prompt: 'hi', metadata: ['ticket-1'] }, expected: invalid('metadata') },
-  // Local MCP servers are commands on the worker: refused unless MCP_ALLOW_STDIO.
+  // Local MCP servers: refused where the operator set MCP_ALLOW_STDIO=false.
   { name: 'mcp_config with a local (stdio) server', body: { prompt: 'hi', mcp_config: { mcpServers: { x: { command: 'sh', args: ['-c', 'env'] } } } }, expected: invalid('mcp_config.mcpServers.x') },
-  { name: 'mcp_config with a server that is neither', body: { prompt: 'hi', mcp_config: { mcpServers: { x: { type: 'ws', url: 'ws://a' } } } }, expected: invalid('mcp_config.mcpServers.x') },
+  { name: 'mcp_config with a server that is neither', body: { prompt: 'hi', mcp_config: { mcpServers: { x: { type: 'ws', url: 'ws://a' } } } }, expected: invalid('mcp_config.mcpServers.x.type') },
   { name: 'allowed_tools with a tool the deployment denies', body: { prompt: 'hi', allowed_tools: ['Bash(git *)'] }, expected: invalid('allowed_tools.0') },
   { name: 'system_prompt with a NUL', body: { prompt: 'hi', system_prompt: 'a\u0000b' }, expected: invalid('system_prompt') },
   { name: 'allowed_tools with a NUL', body: { prompt: 'hi', allowed_tools: ['Ed\u0000it'] }, expected: invalid('allowed_tools.0') },
   { name: 'a body nested 20,000 deep', headers: { 'content-type': 'application/json' }, rawBody: `{"prompt":"hi","json_schema":${'{"a":'.repeat(20_000)}1${'}'.repeat(20_000)}}`, expected: invalid('(body)') },
   { name: 'mcp_config without mcpServers', body: { prompt: 'hi', mcp_config: {} }, expected: invalid('mcp_config.mcpServers') },
   { name: 'mcp_config a string', body: { prompt: 'hi', mcp_config: '{"mcpServers":{}}' }, expected: invalid('mcp_config') },
+  // MCP server entries are strict: the CLI runs an http server's headersHelper as a command.
+  { name: 'an MCP server with headersHelper', body: { prompt: 'hi', mcp_config: { mcpServers: { x: { type: 'http', url: 'https://mcp.example.com/', headersHelper: 'id > /tmp/p' } } } }, expected: invalid('mcp_config.mcpServers.x.headersHelper') },
+  { name: 'an http MCP server without a url', body: { prompt: 'hi', mcp_config: { mcpServers: { x: { type: 'http' } } } }, expected: invalid('mcp_config.mcpServers.x.url') },
+  { name: 'an MCP server header that is not a string', body: { prompt: 'hi', mcp_config: { mcpServers: { x: { type: 'http', url: 'https://mcp.example.com/', headers: { h: 1 } } } } }, expected: invalid('mcp_config.mcpServers.x.headers.h') },
+  // An MCP server is reached from the worker's network: public addresses only (MCP_ALLOW_PRIVATE is off).
+  ...['http://127.0.0.1:6379/', 'http://localhost:1/', 'http://app.localhost/', 'http://10.0.0.1/', 'http://169.254.169.254/latest', 'http://[::1]/', 'http://[::ffff:127.0.0.1]/', 'http://[fd00:ec2::254]/'].map(
+    (url): BadInput => ({ name: `an MCP server at ${url}`, body: { prompt: 'hi', mcp_config: { mcpServers: { x: { type: 'http', url } } } }, expected: invalid('mcp_config.mcpServers.x.url') }),
+  ),
   { name: 'json_schema an array', body: { prompt: 'hi', json_schema: [{ type: 'object' }] }, expected: invalid('json_schema') },
   // The SSRF guard is on (WEBHOOK_ALLOW_PRIVATE is off): what is knowable at submit is refused.
   { name: 'webhook_url not http(s)', body: { prompt: 'hi', webhook_url: 'ftp://example.com/hook' }, expected: invalid('webhook_url') },
@@ -152,9 +161,40 @@ describe('POST /v1/jobs refuses', () => {
     expect(await snapshot()).toEqual(before);
   });
 
+  it('names each member of an MCP server it does not know, and what is allowed', async () => {
+    const server = { type: 'sse', url: 'https://mcp.example.com/', headersHelper: 'x', oauth: {} };
+    const res = await api.request('POST', '/v1/jobs', { key: tenant.api_key, body: { prompt: 'hi', mcp_config: { mcpServers: { s: server } } } });
+    expect(res.status).toBe(400);
+    expect(res.body.errors).toEqual([
+      { field: 'mcp_config.mcpServers.s.headersHelper', message: 'is not allowed (an MCP server may have: type, url, headers)' },
+      { field: 'mcp_config.mcpServers.s.oauth', message: 'is not allowed (an MCP server may have: type, url, headers)' },
+    ]);
+  });
+
   it('names each unknown field on its own', async () => {
     const res = await api.request('POST', '/v1/jobs', { key: tenant.api_key, body: { prompt: 'hi', bogus: 1, other: 2 } });
     expectProblem(res, invalid('bogus'));
     expect(res.body.errors.map((e: { field: string }) => e.field)).toEqual(['bogus', 'other']);
+  });
+});
+
+describe('POST /v1/jobs with the default tool settings', () => {
+  let open: TestApi;
+  beforeAll(async () => {
+    open = await startTestApi(env.apiConfig());
+  });
+  afterAll(async () => {
+    await open?.close();
+  });
+
+  it('accepts Bash and a local (stdio) MCP server: both run in the job\'s sandbox', async () => {
+    const body = { prompt: 'hi', allowed_tools: ['Bash'], mcp_config: { mcpServers: { local: { command: 'node', args: ['server.js'], env: { A: 'b' } } } } };
+    const res = await open.request('POST', '/v1/jobs', { key: tenant.api_key, body });
+    expect(res.status, JSON.stringify(res.body)).toBe(202);
+  });
+
+  it('refuses a local MCP server with a member it does not know', async () => {
+    const body = { prompt: 'hi', mcp_config: { mcpServers: { local: { command: 'node', cwd: '/' } } } };
+    expectProblem(await open.request('POST', '/v1/jobs', { key: tenant.api_key, body }), invalid('mcp_config.mcpServers.local.cwd'));
   });
 });

@@ -44,8 +44,12 @@ export interface EgressProxy {
   close(): Promise<void>;
 }
 
-/** Model API paths a sandboxed run may call: messages (and count_tokens), and models. */
-const MODEL_PATHS = /^\/v1\/(messages|models)(\/[^?#]*)?(\?.*)?$/;
+/**
+ * Model API paths a sandboxed run may call: messages (and count_tokens, batches), and
+ * models. Judged on the normalized path, and nothing encoded that a server could decode
+ * into another path (`%2e%2e`, `%2f`).
+ */
+const MODEL_PATHS = /^\/v1\/(messages|models)(\/[A-Za-z0-9_\-/]*)?$/;
 
 /** Headers that describe one hop, not the request (RFC 9110 §7.6.1), and the credentials the proxy sets itself. */
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-authorization', 'proxy-authenticate', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'host']);
@@ -82,14 +86,14 @@ export async function startEgressProxy(socketPath: string, policy: EgressPolicy,
     });
 
   const forwardToModel = (req: IncomingMessage, res: ServerResponse) => {
-    const url = req.url ?? '/';
-    const probe = (req.method === 'HEAD' || req.method === 'GET') && url === '/';
-    if (!probe && !MODEL_PATHS.test(url)) {
-      logger.warn({ method: req.method, path: url.split('?')[0] }, 'sandbox: model API path refused');
+    const asked = new URL(req.url ?? '/', 'http://sandbox');
+    const probe = (req.method === 'HEAD' || req.method === 'GET') && asked.pathname === '/';
+    if (!probe && !MODEL_PATHS.test(asked.pathname)) {
+      logger.warn({ method: req.method, path: asked.pathname }, 'sandbox: model API path refused');
       return sendApiError(res, 403, 'permission_error', 'claude-queue sandbox: only the model API\'s messages and models paths are reachable');
     }
     const upstream = policy.model.upstream;
-    const target = new URL(upstream.pathname.replace(/\/$/, '') + url, upstream.origin);
+    const target = new URL(upstream.pathname.replace(/\/$/, '') + asked.pathname + asked.search, upstream.origin);
     const headers = forwardedHeaders(req.headers);
     for (const name of ['x-api-key', 'authorization']) {
       const value = headers[name];
