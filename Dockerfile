@@ -24,9 +24,11 @@ RUN npm run build
 # ---- runtime: production dependencies and the compiled output only ----
 FROM node:20-bookworm-slim AS runtime
 # tini as PID 1 forwards SIGTERM to node and reaps the orphaned grandchildren that
-# CLI runs (shell tools) can leave behind; ca-certificates for the CLI's TLS.
+# CLI runs (shell tools) can leave behind; ca-certificates for TLS; bubblewrap and socat
+# for the sandbox every CLI run goes into (SANDBOX; its container settings are in
+# docker-compose.yml); git and procps are tools jobs' Bash commonly wants.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends tini ca-certificates \
+ && apt-get install -y --no-install-recommends tini ca-certificates bubblewrap socat git procps \
  && rm -rf /var/lib/apt/lists/*
 ENV NODE_ENV=production \
     SCARF_ANALYTICS=false \

@@ -2,7 +2,7 @@
 // `npm start`: the quick start. Runs Redis (an existing one, or a private one),
 // the API and one worker, prints how to use them, and stops it all on Ctrl-C.
 // Plain Node ESM with builtins only, so it runs straight after `npm ci`.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -128,6 +128,30 @@ async function resolveRedis() {
   return `redis://127.0.0.1:${port}`;
 }
 
+/**
+ * Every CLI run goes into a bubblewrap sandbox with a socat bridge (SANDBOX, README
+ * "Security model"). Installed with apt-get when missing and this user may (root, or
+ * sudo without a password); otherwise say how, and how to try it out unsandboxed.
+ */
+function ensureSandboxTools() {
+  if (process.env.SANDBOX === 'off') return;
+  const missing = ['bwrap', 'socat'].filter((bin) => !onPath(bin));
+  if (missing.length === 0) return;
+  const packages = ['bubblewrap', 'socat'];
+  const root = process.getuid?.() === 0;
+  const sudo = !root && onPath('sudo') && spawnSync('sudo', ['-n', 'true'], { stdio: 'ignore' }).status === 0;
+  if (onPath('apt-get') && (root || sudo)) {
+    log(`installing the sandbox's tools with apt-get: ${packages.join(' ')}`);
+    const run = (args) => spawnSync(root ? args[0] : 'sudo', root ? args.slice(1) : args, { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } }).status === 0;
+    if (run(['apt-get', 'update', '-qq']) && run(['apt-get', 'install', '-y', '-qq', ...packages]) && ['bwrap', 'socat'].every((bin) => onPath(bin))) return;
+  }
+  console.error(`Every job runs in a sandbox, which needs ${missing.join(' and ')} (missing). Either:
+  Debian/Ubuntu:  sudo apt-get install bubblewrap socat
+  Fedora/RHEL:    sudo dnf install bubblewrap socat
+  or, to try it out on your own (single tenant, jobs NOT isolated):  SANDBOX=off npm start`);
+  process.exit(1);
+}
+
 /** ADMIN_TOKEN from the env, else the one saved by an earlier run, else a new one saved for the next. */
 function resolveAdminToken() {
   if (process.env.ADMIN_TOKEN) return process.env.ADMIN_TOKEN;
@@ -156,6 +180,7 @@ for (const app of ['api', 'worker']) {
   }
 }
 
+ensureSandboxTools();
 const REDIS_URL = await resolveRedis();
 const ADMIN_TOKEN = resolveAdminToken();
 const env = { ...process.env, REDIS_URL, DATA_DIR, ADMIN_TOKEN };
@@ -190,7 +215,7 @@ if (!(await waitHealthy(`${BASE}/healthz`, 20_000))) {
 `);
   if (!process.env.ANTHROPIC_API_KEY && !process.env.CLAUDE_CODE_OAUTH_TOKEN) {
     console.log(`  Note: neither ANTHROPIC_API_KEY nor CLAUDE_CODE_OAUTH_TOKEN is set, so jobs will fail with
-  auth_failed unless the CLI is logged in some other way. Set one and restart, e.g.
+  auth_failed (a sandboxed run never sees your own CLI login). Set one and restart, e.g.
     ANTHROPIC_API_KEY=sk-ant-... npm start     (a subscription token comes from \`claude setup-token\`)
 `);
   }

@@ -8,3 +8,6 @@ export * from './claude/parseOutput.js';
 export * from './queues/claude/processor.js';
 export * from './queues/claude/jobFailedError.js';
 export * from './queues/claude/retryPolicy.js';
+export * from './sandbox/sandbox.js';
+export * from './sandbox/createSandbox.js';
+export * from './sandbox/sandboxUnavailableError.js';

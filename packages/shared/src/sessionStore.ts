@@ -2,7 +2,7 @@
  * Conversation state: which tenant a CLI session belongs to and the workspace it
  * began in. It lives in Redis, not on a worker's disk, so a follow-up job can run on
  * any worker that shares DATA_DIR (the CLI finds a transcript only from the cwd and
- * CLAUDE_CONFIG_DIR it was written in: ../shared/claude-cli.md).
+ * CLAUDE_CONFIG_DIR it was written in: docs/claude-cli.md).
  */
 import type { Redis } from 'ioredis';
 import type { Keys } from './keys.js';

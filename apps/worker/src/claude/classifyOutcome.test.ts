@@ -8,7 +8,7 @@ function outcome(partial: Partial<ClaudeRunOutcome>): ClaudeRunOutcome {
   return { result: null, exitCode: 1, signal: null, timedOut: false, aborted: false, stderrTail: '', unparseable: false, wallMs: 10, ...partial };
 }
 
-/** Shaped like the CLI's real result object (../shared/claude-cli.md). */
+/** Shaped like the CLI's real result object (docs/claude-cli.md). */
 function cliResult(partial: Partial<ClaudeCliResult>): ClaudeCliResult {
   return { type: 'result', subtype: 'success', is_error: false, api_error_status: null, result: 'hi', session_id: SESSION, num_turns: 1, duration_ms: 96, total_cost_usd: 0.00014, usage: { input_tokens: 10 }, ...partial };
 }

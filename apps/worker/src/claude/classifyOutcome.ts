@@ -3,7 +3,7 @@
  * and whether a retry could help. All classification lives here; the retry policy
  * builds on `retryable`.
  *
- * The CLI reports API failures in its result object (`api_error_status`, ../shared/claude-cli.md)
+ * The CLI reports API failures in its result object (`api_error_status`, docs/claude-cli.md)
  * and a few conditions only as text; matching that text happens here and nowhere else.
  */
 import { constants } from 'node:os';

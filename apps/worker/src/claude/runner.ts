@@ -30,7 +30,7 @@ export interface ClaudeInvocation {
   partialMessages?: boolean;
 }
 
-/** The CLI's JSON result object, the members the service reads (../shared/claude-cli.md). */
+/** The CLI's JSON result object, the members the service reads (docs/claude-cli.md). */
 export interface ClaudeCliResult {
   type: 'result';
   subtype: string;
