@@ -48,34 +48,35 @@ const sandboxes: Record<'off' | 'bubblewrap', Sandbox> = {
   bubblewrap: createSandbox({ config: loadWorkerConfig({ SANDBOX: 'bubblewrap' }), claudeBin, env, logger }),
 };
 await Promise.all(Object.values(sandboxes).map((s) => s.start()));
-const runner = createSpawnRunner();
 
 let n = 0;
 async function once(sandbox: Sandbox, what: 'cli' | 'true'): Promise<{ wallMs: number; cpuS: number }> {
-  const dirs = conversationPaths(dataDir, 'bench', `c${n++}`);
-  await Promise.all([mkdir(dirs.workspace, { recursive: true }), mkdir(dirs.home, { recursive: true })]);
-  const command = await sandbox.prepare({
-    args: buildClaudeArgs({ prompt: 'hello' }),
-    dirs,
-    env: buildChildEnv(env, { maxRetries: 0 }),
-    hosts: [],
-  });
+  const id = `c${n++}`;
+  const dirs = conversationPaths(dataDir, 'bench', id);
+  const args = buildClaudeArgs({ prompt: 'hello' });
+  const childEnv = buildChildEnv(env, { maxRetries: 0 });
   const cpu0 = machineBusySeconds();
   const t0 = performance.now();
   try {
     if (what === 'cli') {
-      const outcome = await runner.run({ command, prompt: `bench ${n}`, timeoutMs: 60_000 });
+      // The worker's one-shot runner: folders, sandbox, spawn, all in the timing.
+      const runner = createSpawnRunner({ sandbox });
+      const outcome = await runner.run({ tenantId: 'bench', jobId: id, args, env: childEnv, hosts: [], conversation: { id, paths: dirs, continued: false }, prompt: `bench ${n}`, timeoutMs: 60_000 });
       if (outcome.result?.is_error !== false) throw new Error(`a run failed: ${outcome.stderrTail || JSON.stringify(outcome.result)}`);
     } else {
-      // The same command with /bin/true in the CLI's place (the sandbox's own cost).
-      const file = sandbox.kind === 'off' ? '/bin/true' : command.file;
-      const args = sandbox.kind === 'off' ? [] : [...command.args.slice(0, command.args.indexOf('sh', command.args.indexOf('-c') + 2) + 1), '/bin/true'];
-      const r = await execa(file, args, { cwd: command.cwd, env: command.env, extendEnv: false, reject: false });
-      if (r.exitCode !== 0) throw new Error(`true failed: ${r.stderr}`);
+      // The sandbox with /bin/true in the CLI's place: the sandbox's own cost.
+      await Promise.all([mkdir(dirs.workspace, { recursive: true }), mkdir(dirs.home, { recursive: true })]);
+      const command = await sandbox.prepare({ args: [], dirs, env: childEnv, hosts: [] });
+      try {
+        const [file, argv] = sandbox.kind === 'off' ? ['/bin/true', []] : [command.file, [...command.args.slice(0, command.args.indexOf('sh', command.args.indexOf('-c') + 2) + 1), '/bin/true']];
+        const r = await execa(file, argv, { cwd: command.cwd, env: command.env, extendEnv: false, reject: false });
+        if (r.exitCode !== 0) throw new Error(`true failed: ${r.stderr}`);
+      } finally {
+        await command.dispose();
+      }
     }
     return { wallMs: performance.now() - t0, cpuS: machineBusySeconds() - cpu0 };
   } finally {
-    await command.dispose();
     await rm(dirs.root, { recursive: true, force: true });
   }
 }

@@ -1,6 +1,6 @@
 /**
  * A fake Anthropic Messages API on loopback, for end-to-end tests that run the
- * real `claude` CLI (../shared/claude-cli.md says how the CLI talks to it).
+ * real `claude` CLI (docs/claude-cli.md says how the CLI talks to it).
  *
  * Every main request (the one that carries `tools`) is recorded with the prompt it
  * carries, so tests can count how often a prompt reached "the model". Replies

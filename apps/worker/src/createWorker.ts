@@ -27,13 +27,15 @@ import { createSpawnRunner } from './claude/spawnRunner.js';
 import { startBoardSync } from './boardSync.js';
 import { Dispatcher } from './dispatcher.js';
 import { createReadinessCheck, startHealthServer, UNSANDBOXED_WARNING, type HealthServer } from './healthServer.js';
-import { createWorkerMetrics, instrumentRunner, observeClaudeWorker, type WorkerMetrics } from './metrics.js';
+import { createWorkerMetrics, instrumentRunner, instrumentSpawns, observeClaudeWorker, type WorkerMetrics } from './metrics.js';
 import { Janitor } from './janitor.js';
 import type { ClaudeRunner } from './claude/runner.js';
 import { JobFailedError } from './queues/claude/jobFailedError.js';
 import { ABORT_REASONS, createClaudeProcessor } from './queues/claude/processor.js';
 import { startWebhookDelivery } from './queues/webhooks/startWebhookDelivery.js';
 import { createSandbox } from './sandbox/createSandbox.js';
+import { createPoolRunner } from './pool/poolRunner.js';
+import { WarmPool } from './pool/warmPool.js';
 
 export interface ClaudeWorkerOptions {
   config: WorkerConfig;
@@ -96,9 +98,26 @@ export function createClaudeWorker(options: ClaudeWorkerOptions): ClaudeWorker {
     onRefused: () => metrics.sandboxEgressRefused.inc(),
     logger,
   });
-  const baseRunner = options.runner ?? createSpawnRunner({ killGraceMs: config.WORKER_KILL_GRACE_MS });
-  // Every run is counted; each run of the spawn runner is a cold spawn.
-  const runner = instrumentRunner(baseRunner, metrics, { spawnKind: options.runner ? undefined : 'cold' });
+  const cold = createSpawnRunner({ sandbox, killGraceMs: config.WORKER_KILL_GRACE_MS });
+  const pool =
+    options.runner || config.WARM_POOL === 'off'
+      ? null
+      : new WarmPool({
+          mode: config.WARM_POOL,
+          size: config.WARM_POOL_SIZE,
+          maxJobs: config.WARM_POOL_MAX_JOBS,
+          idleMs: config.WARM_POOL_IDLE_MS,
+          maxRssBytes: config.WARM_POOL_MAX_RSS_MB * 1024 * 1024,
+          killGraceMs: config.WORKER_KILL_GRACE_MS,
+          sandbox,
+          dataDir: config.DATA_DIR,
+          metrics: metrics.pool,
+          logger,
+        });
+  if (pool) metrics.observePool(() => pool.stats());
+  const baseRunner = options.runner ?? (pool ? createPoolRunner(pool, instrumentSpawns(cold, metrics, 'cold')) : instrumentSpawns(cold, metrics, 'cold'));
+  // Every run is counted; spawns where they happen (a cold run, the pool).
+  const runner = instrumentRunner(baseRunner, metrics);
   const runJob = createClaudeProcessor({
     jobs,
     sessions: new SessionStore(store, keys, sessionTtlSeconds(config)),
@@ -107,7 +126,6 @@ export function createClaudeWorker(options: ClaudeWorkerOptions): ClaudeWorker {
     tenants: new TenantStore(store, keys),
     secretsKey: secretsKeyFromConfig(config),
     runner,
-    sandbox,
     config,
     logger,
     env: options.env,
@@ -276,6 +294,7 @@ export function createClaudeWorker(options: ClaudeWorkerOptions): ClaudeWorker {
       connection.disconnect();
       store.disconnect();
       await health?.close();
+      await pool?.close();
       await sandbox.close();
     },
   };

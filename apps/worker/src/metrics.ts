@@ -24,6 +24,7 @@ import {
 } from '@claude-queue/shared';
 import { classifyOutcome, type Classified } from './claude/classifyOutcome.js';
 import type { ClaudeRunner, ClaudeRunOutcome } from './claude/runner.js';
+import type { WarmPoolMetrics } from './pool/warmPool.js';
 import { JobFailedError } from './queues/claude/jobFailedError.js';
 
 /**
@@ -36,8 +37,11 @@ import { JobFailedError } from './queues/claude/jobFailedError.js';
 export const CLI_EXIT_CLASSES = ['success', 'error_result', 'no_result', 'signal', 'timeout', 'aborted', 'not_started', 'runner_error'] as const;
 export type CliExitClass = (typeof CLI_EXIT_CLASSES)[number];
 
-/** `cold`: a one-shot `claude --print` per job; `warm`: a run on a pooled process (none yet). */
-export type SpawnKind = 'cold' | 'warm';
+/**
+ * `cold`: a one-shot `claude --print` per job; `stream`: a pooled process started for a
+ * job that found none ready; `prespawn`: a pooled process started ahead of any job.
+ */
+export type SpawnKind = 'cold' | 'stream' | 'prespawn';
 
 export interface WorkerMetrics {
   /** This worker's own registry (never prom-client's global one). */
@@ -48,6 +52,10 @@ export interface WorkerMetrics {
   cliRunsInProgress: Gauge<string>;
   retries: Counter<'code'>;
   spawns: Counter<'kind'>;
+  /** The warm pool's counts, for pool/warmPool.ts to call. */
+  pool: WarmPoolMetrics;
+  /** Exports the pool's processes (idle, busy) and the idle ones' memory, read at scrape time. */
+  observePool(stats: () => { idle: number; busy: number; idleRssBytes: number }): void;
   /**
    * Webhook delivery attempts by outcome, for the webhook queue's processor to count:
    * `metrics.webhookDeliveries.inc({ outcome })`, with `outcome` one of the delivery
@@ -69,6 +77,23 @@ export interface WorkerMetricsOptions {
 export function createWorkerMetrics(options: WorkerMetricsOptions): WorkerMetrics {
   const registry = createMetricsRegistry();
   const registers = [registry];
+  const spawns = new Counter({
+    name: 'claude_spawns_total',
+    help: 'CLI processes started, by kind: cold (a one-shot claude --print per job), stream (a pooled process started for a job that found none ready), prespawn (started ahead).',
+    labelNames: ['kind'] as const,
+    registers,
+  });
+  const reuses = new Counter({
+    name: 'claude_pool_reuses_total',
+    help: 'Jobs served by a pooled process that had served a job before (WARM_POOL=reuse).',
+    registers,
+  });
+  const retirements = new Counter({
+    name: 'claude_pool_retirements_total',
+    help: 'Pooled processes retired, by reason (max_jobs, idle, rss, evicted, error, timeout, canceled, exited, stray_output, stray_process, reset_failed, shutdown).',
+    labelNames: ['reason'] as const,
+    registers,
+  });
   new Gauge({
     name: 'claude_worker_concurrency',
     help: 'Jobs this worker runs at once at most (WORKER_CONCURRENCY).',
@@ -106,12 +131,33 @@ export function createWorkerMetrics(options: WorkerMetricsOptions): WorkerMetric
       labelNames: ['code'] as const,
       registers,
     }),
-    spawns: new Counter({
-      name: 'claude_spawns_total',
-      help: 'CLI processes started for runs, by kind: cold (a one-shot claude --print per job) or warm (a pooled process).',
-      labelNames: ['kind'] as const,
-      registers,
-    }),
+    spawns,
+    pool: {
+      spawned: (kind) => spawns.inc({ kind }),
+      reused: () => reuses.inc(),
+      retired: (reason) => retirements.inc({ reason }),
+    },
+    observePool(stats) {
+      new Gauge({
+        name: 'claude_pool_processes',
+        help: 'Pooled CLI processes of this worker, by state: idle (ready for a job) or busy (serving one, or being reset).',
+        labelNames: ['state'] as const,
+        registers,
+        collect() {
+          const s = stats();
+          this.set({ state: 'idle' }, s.idle);
+          this.set({ state: 'busy' }, s.busy);
+        },
+      });
+      new Gauge({
+        name: 'claude_pool_idle_rss_bytes',
+        help: "Resident memory of this worker's idle pooled processes (their whole sandboxes), in bytes.",
+        registers,
+        collect() {
+          this.set(stats().idleRssBytes);
+        },
+      });
+    },
     webhookDeliveries: new Counter({
       name: 'claude_webhook_deliveries_total',
       help: 'Webhook delivery attempts by outcome (delivered, failed, exhausted, blocked, disabled).',
@@ -142,22 +188,25 @@ export function exitClassOf(outcome: ClaudeRunOutcome, classified: Classified): 
   return 'no_result';
 }
 
-export interface InstrumentRunnerOptions {
-  /** What each run starts, counted in claude_spawns_total (default: nothing counted, the runner is unknown). */
-  spawnKind?: SpawnKind;
+/** The runner, counting one spawn of `kind` per run (a cold runner). */
+export function instrumentSpawns(runner: ClaudeRunner, metrics: WorkerMetrics, kind: SpawnKind): ClaudeRunner {
+  // Exported from the start at 0, so rate() has a series before the first job.
+  metrics.spawns.inc({ kind }, 0);
+  return {
+    run(invocation) {
+      metrics.spawns.inc({ kind });
+      return runner.run(invocation);
+    },
+  };
 }
 
 /**
  * The runner, counting each run: spawns, runs in progress, and how each ended. The
  * outcome is classified here the same way the processor classifies it (a pure function).
  */
-export function instrumentRunner(runner: ClaudeRunner, metrics: WorkerMetrics, options: InstrumentRunnerOptions = {}): ClaudeRunner {
-  const { spawnKind } = options;
-  // Exported from the start at 0, so rate() has a series before the first job.
-  if (spawnKind) metrics.spawns.inc({ kind: spawnKind }, 0);
+export function instrumentRunner(runner: ClaudeRunner, metrics: WorkerMetrics): ClaudeRunner {
   return {
     async run(invocation) {
-      if (spawnKind) metrics.spawns.inc({ kind: spawnKind });
       metrics.cliRunsInProgress.inc();
       try {
         const outcome = await runner.run(invocation);

@@ -4,11 +4,9 @@
  * (test/support/fake-claude.mjs) in the sandbox, which can hang on cue and marks its
  * processes so the test can see from outside that none is left.
  */
-import { readFile } from 'node:fs/promises';
-import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { conversationPaths } from '@claude-queue/shared';
+import { findFakeCall } from '../../../test/support/fakeCalls.js';
 import { startTestApi, type TestApi } from '../../../test/support/apiServer.js';
 import { processesWithMarker } from '../../../test/support/processes.js';
 import { createTestEnv, waitFor, type TestEnv } from '../../../test/support/env.js';
@@ -54,16 +52,9 @@ afterAll(async () => {
   await env?.cleanup();
 });
 
-/** The marker of the fake CLI run of a job (in its processes' command lines), once it has started. */
-async function cliRun(jobId: string): Promise<string> {
-  const file = path.join(conversationPaths(env.dataDir, tenant.id, jobId).workspace, 'fake-claude-call.json');
-  return waitFor(async () => {
-    try {
-      return (JSON.parse(await readFile(file, 'utf8')) as { marker: string }).marker;
-    } catch {
-      return undefined;
-    }
-  }, 10_000, `the CLI of job ${jobId} to start`);
+/** The marker of the fake CLI run of a prompt (in its processes' command lines), once it has started. */
+async function cliRun(prompt: string): Promise<string> {
+  return waitFor(async () => (await findFakeCall(env.dataDir, tenant.id, prompt))?.marker, 10_000, `the CLI of ${JSON.stringify(prompt)} to start`);
 }
 
 /** Whether any process of the run (the CLI, its grandchild) is still alive on this machine. */
@@ -78,7 +69,7 @@ describe('cancel', () => {
     const worker = startWorker();
     await worker.ready;
     const job = await submitJob(api, tenant.api_key, { prompt: 'FAKE:hang cancel me' });
-    const run = await cliRun(job.id);
+    const run = await cliRun(job.request.prompt);
     await waitFor(async () => ((await getJob(job.id)).status === 'running' ? true : undefined));
 
     const asked = Date.now();
@@ -115,15 +106,15 @@ describe('a worker killed mid-job', () => {
   it('has its jobs finished by another worker, and its CLI runs die with it', async () => {
     const doomed = startWorker();
     await doomed.ready;
-    const jobs = await Promise.all([1, 2].map((i) => submitJob(api, tenant.api_key, { prompt: `FAKE:sleep:4000 in flight ${i}` })));
-    const runs = await Promise.all(jobs.map((j) => cliRun(j.id)));
+    const jobs = await Promise.all([1, 2].map((i) => submitJob(api, tenant.api_key, { prompt: `FAKE:sleep:6000 in flight ${i}` })));
+    // The survivor starts (sandbox trial, CLI probe) while the doomed worker's runs are on.
     const survivor = startWorker();
-    await survivor.ready;
-
+    const runs = await Promise.all(jobs.map((j) => cliRun(j.request.prompt)));
     const killedAt = Date.now();
     await doomed.stop('SIGKILL');
+    await survivor.ready;
     // bwrap --die-with-parent: the orphaned sandboxes end with their worker.
-    // (Left alone they would sleep 4 s more and then call the model a second time.)
+    // (Left alone they would sleep 6 s more and then call the model a second time.)
     await waitFor(() => (runs.some(isRunning) ? undefined : true), 2000, 'the dead worker\'s CLI runs to end');
 
     const done = await Promise.all(jobs.map((j) => waitForFinal(api, tenant.api_key, j.id, 30_000)));
@@ -143,7 +134,7 @@ describe('graceful shutdown', () => {
     const worker = startWorker();
     await worker.ready;
     const job = await submitJob(api, tenant.api_key, { prompt: 'FAKE:sleep:800 finish me' });
-    await cliRun(job.id);
+    await cliRun(job.request.prompt);
     expect(await worker.stop('SIGTERM')).toBe(0);
     expect(await getJob(job.id)).toMatchObject({ status: 'succeeded', attempts: 1 });
   });
@@ -152,7 +143,7 @@ describe('graceful shutdown', () => {
     const worker = startWorker({ SHUTDOWN_GRACE_MS: '300' });
     await worker.ready;
     const job = await submitJob(api, tenant.api_key, { prompt: 'FAKE:hang outlast the grace' });
-    const run = await cliRun(job.id);
+    const run = await cliRun(job.request.prompt);
     expect(await worker.stop('SIGTERM')).toBe(0);
     expect(isRunning(run)).toBe(false);
     expect(await getJob(job.id)).toMatchObject({ status: 'queued', attempts: 1, attempt_history: [] });
@@ -168,7 +159,7 @@ describe('a lost lock', () => {
     const worker = startWorker();
     await worker.ready;
     const job = await submitJob(api, tenant.api_key, { prompt: 'FAKE:hang lose my lock' });
-    const run = await cliRun(job.id);
+    const run = await cliRun(job.request.prompt);
     // As if the lock had lapsed while this worker stalled and another took the job.
     await api.ctx.redis.del(`${env.prefix}:bull:claude:${job.id}:lock`);
     // The next renewal (every lockDuration / 2) fails, and the worker stops the run.

@@ -65,7 +65,7 @@ describe('SANDBOX=off', () => {
     const lines: string[] = [];
     const logger = createLogger('worker', 'warn', { destination: { write: (line: string) => lines.push(line) } });
     const worker = createClaudeWorker({
-      config: env.workerConfig({ SANDBOX: 'off', CLAUDE_BIN: FAKE_CLAUDE, METRICS_PORT: String(port) }),
+      config: env.workerConfig({ SANDBOX: 'off', WARM_POOL: 'off', CLAUDE_BIN: FAKE_CLAUDE, METRICS_PORT: String(port) }),
       logger,
       env: { PATH: process.env.PATH },
     });

@@ -79,11 +79,14 @@ describe('worker with the fake CLI', () => {
     const call = await fakeCall(tenant.id, job.id);
     expect(call.prompt).toBe('hello from stdin');
     expect(call.argv.join(' ')).not.toContain('hello from stdin');
+    // A new conversation runs on a pooled process (WARM_POOL=reuse): one user message per line.
     expect(call.argv).toEqual([
       '--print',
       '--output-format',
       'stream-json',
       '--verbose',
+      '--input-format',
+      'stream-json',
       '--model',
       'sonnet',
       '--max-turns',

@@ -169,6 +169,20 @@ const workerSchema = sharedSchema.extend({
   SANDBOX_ALLOWED_HOSTS: hostRules.default([]),
   /** Size of a sandboxed run's private /tmp, a tmpfs in memory (default: 512 MiB). */
   SANDBOX_TMP_SIZE_MB: positiveInt.default(512),
+  /**
+   * CLI processes kept ready (apps/worker/src/pool): `off`, one cold `claude --print` per
+   * job; `prespawn`, started ahead, one job each; `reuse`, reset with /clear and reused
+   * for the next job of the same tenant and flags (default: reuse).
+   */
+  WARM_POOL: z.enum(['off', 'prespawn', 'reuse']).default('reuse'),
+  /** Processes a worker keeps ready at most (default: 2). */
+  WARM_POOL_SIZE: positiveInt.default(2),
+  /** Jobs one reused process serves before it is retired (default: 100). */
+  WARM_POOL_MAX_JOBS: positiveInt.default(100),
+  /** An idle pooled process is retired after this long (default: 5 minutes). */
+  WARM_POOL_IDLE_MS: positiveInt.default(5 * 60_000),
+  /** A reused process whose sandbox holds more resident memory than this after a job is retired (default: 600 MiB). */
+  WARM_POOL_MAX_RSS_MB: positiveInt.default(600),
   /** Host paths every sandboxed run sees read-only at the same place, e.g. a toolchain in /opt (default: none). */
   SANDBOX_READ_ONLY_PATHS: commaList
     .pipe(z.array(z.string().refine((p) => path.isAbsolute(p), 'each path must be absolute')))

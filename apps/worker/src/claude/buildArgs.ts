@@ -14,6 +14,15 @@ export interface BuildArgsOptions {
   deniedTools?: readonly string[];
 }
 
+/**
+ * The same flags for a process that stays alive and reads one user message per line on
+ * stdin (pool/streamProcess.ts) instead of one prompt.
+ */
+export function withStreamInput(args: readonly string[]): string[] {
+  const at = args.indexOf('--verbose') + 1;
+  return [...args.slice(0, at), '--input-format', 'stream-json', ...args.slice(at)];
+}
+
 export function buildClaudeArgs(request: JobRequest, options: BuildArgsOptions = {}): string[] {
   // stream-json: the text reaches GET /v1/jobs/{id}/events as the CLI produces it; the
   // last line is the same result object `json` would print.

@@ -72,13 +72,14 @@ export function classifyOutcome(outcome: ClaudeRunOutcome): Classified {
   }
 
   if (SESSION_MISSING.test(outcome.stderrTail)) return fail('session_not_found', lastLine(outcome.stderrTail));
+  // Before the signal: a pooled process that printed something else is killed for it.
+  if (outcome.unparseable) return fail('cli_error', 'the CLI printed output that is not a result');
   if (outcome.signal) return fail('cli_crashed', `the CLI was killed by ${outcome.signal}`);
   // bwrap (and a shell) report a child killed by signal N as exit code 128 + N.
   const bySignal = outcome.exitCode !== null && outcome.exitCode > 128 ? signalName(outcome.exitCode - 128) : null;
   if (bySignal) return fail('cli_crashed', `the CLI was killed by ${bySignal}`);
   if (outcome.exitCode === null) return fail('cli_error', `the CLI could not be started: ${lastLine(outcome.stderrTail)}`);
   if (USAGE_ERROR.test(outcome.stderrTail)) return fail('invalid_request', lastLine(outcome.stderrTail));
-  if (outcome.unparseable) return fail('cli_error', 'the CLI printed output that is not a result');
   return fail('cli_crashed', `the CLI exited with code ${outcome.exitCode} without a result${suffix(outcome.stderrTail)}`);
 }
 

@@ -1,24 +1,27 @@
 /**
  * The one seam between a job and the Claude Code CLI. The processor hands a runner
  * an invocation and gets back what the CLI did; it never spawns anything itself.
- * Today's runner spawns `claude --print` per job (spawnRunner.ts), inside the command
- * the sandbox prepared; a pool of long-lived stream-json processes can implement the
- * same interface beside it.
+ * Two runners: one `claude --print` per job (spawnRunner.ts), and the warm pool of
+ * long-lived stream-json processes (pool/poolRunner.ts), which hands continued
+ * conversations to the first. Both run the CLI in the sandbox (sandbox/).
  */
-
-/** What to spawn: the sandbox's command for the run (sandbox/sandbox.ts). */
-export interface ClaudeCommand {
-  file: string;
-  /** One argv entry each, never a command line string. */
-  args: string[];
-  cwd: string;
-  /** The child's whole environment (an allowlist, see childEnv.ts). */
-  env: Record<string, string>;
-}
+import type { ConversationPaths, HostRule } from '@claude-queue/shared';
 
 /** Everything fixed for one CLI run. */
 export interface ClaudeInvocation {
-  command: ClaudeCommand;
+  tenantId: string;
+  jobId: string;
+  /** CLI flags (buildArgs.ts), one argv entry each. */
+  args: string[];
+  /** The child's environment before the sandbox: the allowlist and the model credentials (childEnv.ts). */
+  env: Record<string, string>;
+  /** Hosts of the job's MCP servers, which its run may reach. */
+  hosts: HostRule[];
+  /**
+   * The conversation's folders: the one a `session_id` continues (`continued`, with
+   * `--resume` in the args), or the new one this job begins (its id is the job's).
+   */
+  conversation: { id: string; paths: ConversationPaths; continued: boolean };
   /** Sent on stdin, never in argv: argv is visible to every user of the machine. */
   prompt: string;
   timeoutMs: number;
@@ -60,6 +63,8 @@ export interface ClaudeRunOutcome {
   /** True when stdout had content that was not a result object. */
   unparseable: boolean;
   wallMs: number;
+  /** Where the run's session lives, when not `invocation.conversation` (a prespawned process's folder). */
+  conversationId?: string;
 }
 
 export interface ClaudeRunner {

@@ -11,7 +11,7 @@
  * bubblewrap and socat are two small Debian packages.
  */
 import { randomBytes } from 'node:crypto';
-import { chmod, lstat, mkdir, mkdtemp, readlink, rm, writeFile } from 'node:fs/promises';
+import { chmod, lstat, mkdir, mkdtemp, readdir, readlink, rm, writeFile } from 'node:fs/promises';
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import { tmpdir } from 'node:os';
@@ -65,6 +65,22 @@ const ETC_PATHS = [
 
 const LOCAL_URL = `http://127.0.0.1:${BRIDGE_PORT}`;
 
+/** A worker's runtime folder (sockets, generated /etc files): `cq-sandbox-<pid>-<random>` in the temp dir. */
+const RUNTIME_PREFIX = 'cq-sandbox-';
+
+/** Runtime folders of workers that are gone (SIGKILLed, so they could not remove their own). */
+async function removeStaleRuntimeDirs(): Promise<void> {
+  for (const name of await readdir(tmpdir()).catch(() => [] as string[])) {
+    const pid = Number(/^cq-sandbox-(\d+)-/.exec(name)?.[1]);
+    if (!pid || pid === process.pid) continue;
+    try {
+      process.kill(pid, 0);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ESRCH') await rm(path.join(tmpdir(), name), { recursive: true, force: true });
+    }
+  }
+}
+
 export function createBubblewrapSandbox(options: BubblewrapSandboxOptions): Sandbox {
   const { logger } = options;
   // Keep-alive to the model API across runs: one TLS handshake per connection, not per call.
@@ -91,7 +107,8 @@ export function createBubblewrapSandbox(options: BubblewrapSandboxOptions): Sand
           'for Bedrock or Vertex, or run with SANDBOX=off.',
       );
     }
-    const runtimeDir = await mkdtemp(path.join(tmpdir(), 'cq-sandbox-'));
+    await removeStaleRuntimeDirs();
+    const runtimeDir = await mkdtemp(path.join(tmpdir(), `${RUNTIME_PREFIX}${process.pid}-`));
     await chmod(runtimeDir, 0o700);
     const generatedEtc = {
       passwd: path.join(runtimeDir, 'passwd'),
@@ -138,7 +155,7 @@ export function createBubblewrapSandbox(options: BubblewrapSandboxOptions): Sand
     const proxy = await startEgressProxy(
       egressSocket,
       { model: sealed.route, operatorHosts: options.operatorHosts, jobHosts: run.hosts, allowPrivate: options.allowPrivateMcp },
-      { agents, logger, onRefused: options.onRefused },
+      { agents, logger, onRefused: options.onRefused, bridgePort: BRIDGE_PORT },
     );
     const args = [
       ...buildBwrapArgs({ ...state.base, egressSocket, workspace: run.dirs.workspace, home: run.dirs.home }),
@@ -175,8 +192,14 @@ export function createBubblewrapSandbox(options: BubblewrapSandboxOptions): Sand
 function sandboxEnv(env: Record<string, string>, readOnlyPaths: readonly string[]): Record<string, string> {
   const visible = (dir: string) => ['/usr/', '/bin', '/sbin', ...readOnlyPaths].some((p) => dir === p || dir.startsWith(p.endsWith('/') ? p : `${p}/`));
   const searchPath = (env.PATH ?? '').split(':').filter(visible);
+  // No NO_PROXY: a host on the worker's loopback (an allowed host, a private MCP server)
+  // is reached through the proxy like any other, and the sandbox's own loopback holds
+  // nothing but the bridge (which answers model calls in either form).
+  const rest = { ...env };
+  delete rest.NO_PROXY;
+  delete rest.no_proxy;
   return {
-    ...env,
+    ...rest,
     PATH: searchPath.length ? searchPath.join(':') : '/usr/local/bin:/usr/bin:/bin',
     HOME: SANDBOX_PATHS.home,
     USER: 'claude',
@@ -188,8 +211,6 @@ function sandboxEnv(env: Record<string, string>, readOnlyPaths: readonly string[
     HTTPS_PROXY: LOCAL_URL,
     http_proxy: LOCAL_URL,
     https_proxy: LOCAL_URL,
-    NO_PROXY: 'localhost,127.0.0.1,::1',
-    no_proxy: 'localhost,127.0.0.1,::1',
   };
 }
 

@@ -3,8 +3,8 @@
  * Unix socket that only that run's sandbox has bound in (bubblewrap.ts bridges it to
  * 127.0.0.1:3128 inside), so the policy is the run's own:
  *
- * - origin-form requests (`POST /v1/messages`): the CLI's model API calls, sent to
- *   ANTHROPIC_BASE_URL = the bridge. They go to the worker's model API with the real
+ * - origin-form requests (`POST /v1/messages`), or absolute-form ones to the bridge
+ *   itself: the CLI's model API calls, sent to ANTHROPIC_BASE_URL = the bridge. They go to the worker's model API with the real
  *   credentials put in place of the placeholders (modelCredentials.ts). Only the model
  *   API's message and model paths pass: the deployment's key reaches nothing else.
  * - `CONNECT host:port` and absolute-form `http://` requests (HTTPS_PROXY/HTTP_PROXY in
@@ -33,6 +33,8 @@ export interface EgressPolicy {
 }
 
 export interface EgressProxyOptions {
+  /** The port the bridge listens on inside the sandbox (an absolute-form request to it is a model call). */
+  bridgePort?: number;
   /** Keep-alive agents for the model API, shared by a worker's runs. */
   agents?: { http?: Agent; https?: Agent };
   /** Called for every refused connection (metrics, logs): host and port only, never a path. */
@@ -165,6 +167,13 @@ export async function startEgressProxy(socketPath: string, policy: EgressPolicy,
 
   const server = createServer((req, res) => {
     if (req.url?.startsWith('/')) return forwardToModel(req, res);
+    // The model API is the bridge itself: a client that sends even loopback through
+    // HTTP_PROXY asks for it in absolute form.
+    const bridge = /^http:\/\/(127\.0\.0\.1|localhost):(\d+)(\/.*)?$/.exec(req.url ?? '');
+    if (bridge && Number(bridge[2]) === options.bridgePort) {
+      req.url = bridge[3] ?? '/';
+      return forwardToModel(req, res);
+    }
     void forwardPlainHttp(req, res);
   });
 

@@ -8,7 +8,6 @@
  * The job record and the request hold the prompt: log ids only.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdir, utimes } from 'node:fs/promises';
 import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
 import {
   conversationPaths,
@@ -29,7 +28,7 @@ import { buildClaudeArgs } from '../../claude/buildArgs.js';
 import { applyTenantCredentials, buildChildEnv } from '../../claude/childEnv.js';
 import { classifyOutcome } from '../../claude/classifyOutcome.js';
 import type { ClaudeRunner } from '../../claude/runner.js';
-import { jobHostRules, type Sandbox } from '../../sandbox/sandbox.js';
+import { jobHostRules } from '../../sandbox/sandbox.js';
 import { JobFailedError } from './jobFailedError.js';
 import { retryDelayMs } from './retryPolicy.js';
 
@@ -42,8 +41,6 @@ export interface ClaudeProcessorDeps {
   /** SECRETS_KEY, to open tenants' own model credentials; null when unset. */
   secretsKey: SecretsKey | null;
   runner: ClaudeRunner;
-  /** Where every run goes (SANDBOX): it turns the run into the command to spawn. */
-  sandbox: Sandbox;
   config: Pick<
     WorkerConfig,
     'DATA_DIR' | 'JOB_TIMEOUT_MS' | 'JOB_BACKOFF_MS' | 'CLAUDE_CODE_MAX_RETRIES' | 'WORKER_CLI_BARE' | 'WORKER_KILL_GRACE_MS' | 'DENIED_TOOLS'
@@ -69,7 +66,7 @@ const SESSION_BUSY_DELAY_MS = 1000;
 const now = () => new Date().toISOString();
 
 export function createClaudeProcessor(deps: ClaudeProcessorDeps) {
-  const { jobs, sessions, scheduler, tenants, runner, sandbox, config } = deps;
+  const { jobs, sessions, scheduler, tenants, runner, config } = deps;
 
   return async function processClaudeJob(job: Job<JobPayload>, token?: string, signal?: AbortSignal) {
     const jobId = job.id!;
@@ -98,7 +95,8 @@ export function createClaudeProcessor(deps: ClaudeProcessorDeps) {
 
     const request = record.request;
     const timeoutMs = request.timeout_ms ?? config.JOB_TIMEOUT_MS;
-    let workspaceId = record.id;
+    // A new job begins a conversation of its own id; a follow-up continues its session's.
+    let conversationId = record.id;
     let releaseSession: (() => Promise<void>) | null = null;
     if (request.session_id) {
       const session = await sessions.getForTenant(request.session_id, record.tenant_id);
@@ -116,7 +114,7 @@ export function createClaudeProcessor(deps: ClaudeProcessorDeps) {
         await job.moveToDelayed(Date.now() + SESSION_BUSY_DELAY_MS, token);
         throw new DelayedError();
       }
-      workspaceId = session.workspace;
+      conversationId = session.workspace;
     }
 
     // The tenant's limits: a dispatched job holds its slot already; a retry or a
@@ -156,30 +154,30 @@ export function createClaudeProcessor(deps: ClaudeProcessorDeps) {
         log.error({ err: { message: (err as Error).message } }, 'cannot open the tenant\'s credentials');
         throw await finishFailed(record, { code: 'auth_failed', message: "the tenant's credentials cannot be used; an operator must set them again", retryable: false }, history);
       }
-      const paths = conversationPaths(config.DATA_DIR, record.tenant_id, workspaceId);
-      await Promise.all([mkdir(paths.workspace, { recursive: true }), mkdir(paths.home, { recursive: true })]);
-      // A conversation in use: the janitor removes only long-unused ones.
-      await utimes(paths.root, new Date(), new Date());
-
-      log.info({ sandbox: sandbox.kind }, 'running CLI');
+      log.info('running CLI');
       // Text events go out in order, one append after the other; a failed append (Redis
       // away) loses live text, never the result.
       let appending: Promise<unknown> = Promise.resolve();
       const onText = (text: string) => {
         appending = appending.then(() => deps.events.appendText(jobId, text)).catch(() => undefined);
       };
-      const command = await sandbox.prepare({
+      const outcome = await runner.run({
+        tenantId,
+        jobId,
         args: buildClaudeArgs(request, { resume: request.session_id, bare: config.WORKER_CLI_BARE, deniedTools: config.DENIED_TOOLS }),
-        dirs: paths,
         env: applyTenantCredentials(buildChildEnv(deps.env ?? process.env, { maxRetries: config.CLAUDE_CODE_MAX_RETRIES }), credentials),
         hosts: jobHostRules(request),
+        conversation: {
+          id: conversationId,
+          paths: conversationPaths(config.DATA_DIR, record.tenant_id, conversationId),
+          continued: request.session_id !== undefined,
+        },
+        prompt: request.prompt,
+        timeoutMs,
+        signal,
+        onText,
+        partialMessages: request.stream === true,
       });
-      let outcome: Awaited<ReturnType<ClaudeRunner['run']>>;
-      try {
-        outcome = await runner.run({ command, onText, partialMessages: request.stream === true, prompt: request.prompt, timeoutMs, signal });
-      } finally {
-        await command.dispose();
-      }
       await appending;
       if (outcome.aborted) return await stopAborted(job, token, String(signal?.reason ?? ABORT_REASONS.canceled), record, log);
 
@@ -212,7 +210,7 @@ export function createClaudeProcessor(deps: ClaudeProcessorDeps) {
       }
 
       const result = classified.result;
-      await sessions.record(result.session_id, record.tenant_id, workspaceId);
+      await sessions.record(result.session_id, record.tenant_id, outcome.conversationId ?? conversationId);
       await jobs.transition(jobId, ['running'], 'succeeded', { finished_at: now(), result, error: null });
       // BullMQ keeps this as the return value: ids only, the text stays in the record.
       return { session_id: result.session_id };
