@@ -10,6 +10,9 @@
  *   FAKE:api:<status>   print an is_error result with api_error_status <status>, exit 1
  *   FAKE:subtype:<s>    print an error result with that subtype, exit 1
  *   FAKE:sleep:<ms>     wait, then answer normally
+ *   FAKE:linger         answer normally, then ignore everything: no answer to any later
+ *                       line (`/clear`), stdin's end and SIGTERM (only SIGKILL ends it)
+ *   FAKE:chatty         answer normally, then print one more line ~200 ms later, unasked
  *   anything else       answer "fake: <prompt>" as a success result
  *
  * With `--input-format stream-json` (a pooled process) it stays alive and treats each
@@ -34,6 +37,8 @@ process.title = marker;
 
 const resumeAt = argv.indexOf('--resume');
 let sessionId = resumeAt >= 0 ? argv[resumeAt + 1] : randomUUID();
+/** Set by FAKE:linger: every later line is ignored. */
+let lingering = false;
 /** The session's running total, as the real CLI reports it (new after /clear). */
 let sessionCost = 0;
 
@@ -86,6 +91,16 @@ async function answer(prompt) {
       process.stdout.write(result(prompt, { is_error: true, subtype: arg, result: undefined, errors: [`fake ${arg}`] }));
       if (!streaming) process.exit(1);
       return;
+    case 'linger':
+      process.stdout.write(result(prompt, {}));
+      lingering = true;
+      process.on('SIGTERM', () => {});
+      setInterval(() => {}, 1 << 30); // alive after stdin ends
+      return;
+    case 'chatty':
+      process.stdout.write(result(prompt, {}));
+      setTimeout(() => process.stdout.write(`${JSON.stringify({ type: 'system', subtype: 'fake_chatty', session_id: sessionId })}\n`), 200);
+      return;
     case 'sleep':
       await new Promise((r) => setTimeout(r, Number(arg)));
       process.stdout.write(result(prompt, {}));
@@ -102,7 +117,7 @@ if (!streaming) {
 } else {
   const { createInterface } = await import('node:readline');
   for await (const line of createInterface({ input: process.stdin })) {
-    if (!line.trim()) continue;
+    if (!line.trim() || lingering) continue;
     const content = JSON.parse(line).message?.content;
     const prompt = typeof content === 'string' ? content : '';
     if (prompt === '/clear') {

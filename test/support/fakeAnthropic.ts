@@ -73,12 +73,18 @@ function textsOf(message: Message): string[] {
   return message.content.filter((b) => b.type === 'text' && typeof b.text === 'string').map((b) => b.text as string);
 }
 
-/** The prompt is the last user text that is not a `<system-reminder>`. */
+/**
+ * The prompt is the last user text that is not a `<system-reminder>`; nor are the texts
+ * a reused process's conversation begins with after `/clear` (`<local-command-caveat>`,
+ * `<command-name>/clear…`: the CLI's record of the command, not a turn of the caller's).
+ */
+const CLI_NOTES = ['<system-reminder>', '<local-command-caveat>', '<command-name>', '<local-command-stdout>'];
+
 export function userTextsOf(messages: Message[]): string[] {
   const out: string[] = [];
   for (const m of messages) {
     if (m.role !== 'user') continue;
-    for (const t of textsOf(m)) if (!t.startsWith('<system-reminder>')) out.push(t);
+    for (const t of textsOf(m)) if (!CLI_NOTES.some((prefix) => t.startsWith(prefix))) out.push(t);
   }
   return out;
 }

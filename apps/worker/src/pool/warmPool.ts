@@ -23,7 +23,7 @@
  * instead of returning it. An idle process holds no tenant slot (slots belong to jobs).
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { mkdir, readdir, rename, rm, utimes } from 'node:fs/promises';
+import { appendFile, mkdir, readdir, readFile, rename, rm, stat, utimes } from 'node:fs/promises';
 import path from 'node:path';
 import { conversationPaths, type ConversationPaths, type HostRule, type Logger } from '@claude-queue/shared';
 import type { ClaudeRunOutcome } from '../claude/runner.js';
@@ -208,23 +208,31 @@ export class WarmPool {
       this.busy.delete(entry);
       return this.retire(entry, retireNow);
     }
-    void this.recycle(entry)
+    void this.recycle(entry, conversationPaths(this.options.dataDir, entry.spec.tenantId, conversationId))
       .catch(() => this.retire(entry, 'error'))
       .finally(() => this.busy.delete(entry));
   }
 
   /** `/clear`, then the checks: nothing left running or written by the last job, memory within bounds. */
-  private async recycle(entry: Entry): Promise<void> {
+  private async recycle(entry: Entry, job: ConversationPaths): Promise<void> {
     const { process } = entry;
     const session = await process.reset(RESET_TIMEOUT_MS);
     if (!session) return this.retire(entry, process.retired ?? 'reset_failed');
+    // `/clear` appends its bookkeeping to the job's transcript, by path: it goes after the rest.
+    const projects = path.join(entry.dirs.home, PROJECT_DIR);
+    for (const name of await readdir(projects).catch(() => [] as string[])) {
+      if (name === `${session}.jsonl`) continue;
+      const moved = path.join(job.home, PROJECT_DIR, name);
+      if (!name.endsWith('.jsonl') || !(await stat(moved).catch(() => null))) return this.retire(entry, 'stray_process');
+      await appendFile(moved, await readFile(path.join(projects, name)));
+      await rm(path.join(projects, name), { force: true });
+    }
     // Anything the job left since its files moved (a background command still writing)
     // would reach the next job: such a process is not reused.
     const leftovers = (await readdir(entry.dirs.workspace).catch(() => [])).length;
-    const projects = await readdir(path.join(entry.dirs.home, PROJECT_DIR)).catch(() => [] as string[]);
     const tree = process.processes().filter((p) => p.name !== 'socat');
     entry.baseline ??= tree.length;
-    if (leftovers > 0 || projects.some((name) => name !== `${session}.jsonl`) || tree.some((p) => !OWN_PROCESSES.has(p.name)) || tree.length > entry.baseline) {
+    if (leftovers > 0 || tree.some((p) => !OWN_PROCESSES.has(p.name)) || tree.length > entry.baseline) {
       return this.retire(entry, 'stray_process');
     }
     if (tree.reduce((sum, p) => sum + p.rssBytes, 0) > this.options.maxRssBytes) return this.retire(entry, 'rss');
@@ -279,10 +287,10 @@ export class WarmPool {
    */
   private async replenish(): Promise<void> {
     if (this.closed || this.spawning > 0 || this.idle.length + this.spawning >= this.options.size) return;
-    const ready = new Map<string, number>();
-    for (const e of this.idle) ready.set(e.key, (ready.get(e.key) ?? 0) + 1);
-    // Most used first; a signature already ready counts as served.
-    const wanted = [...this.demand.entries()].filter(([k]) => !ready.has(k)).sort((a, b) => b[1].uses - a[1].uses)[0];
+    // A signature with a process ready counts as served; in reuse mode so does one whose
+    // process is busy (it comes back after its job), in prespawn mode not (it won't).
+    const served = new Set([...this.idle, ...(this.options.mode === 'reuse' ? this.busy : [])].map((e) => e.key));
+    const wanted = [...this.demand.entries()].filter(([k]) => !served.has(k)).sort((a, b) => b[1].uses - a[1].uses)[0];
     if (!wanted) return;
     const [key, { spec }] = wanted;
     this.spawning++;
