@@ -229,7 +229,8 @@ export class WarmPool {
     }
     // Anything the job left since its files moved (a background command still writing)
     // would reach the next job: such a process is not reused.
-    const leftovers = (await readdir(entry.dirs.workspace).catch(() => [])).length;
+    const leftovers =
+      (await readdir(entry.dirs.workspace).catch(() => [])).length + (await readdir(entry.dirs.home).catch(() => [] as string[])).filter((n) => n !== '.claude').length;
     const tree = process.processes().filter((p) => p.name !== 'socat');
     entry.baseline ??= tree.length;
     if (leftovers > 0 || tree.some((p) => !OWN_PROCESSES.has(p.name)) || tree.length > entry.baseline) {
@@ -321,18 +322,25 @@ function signatureOf(spec: PoolSpec): string {
 /** Where the CLI keeps the transcripts of runs in /workspace (docs/claude-cli.md). */
 const PROJECT_DIR = path.join('.claude', 'projects', '-workspace');
 
+/** The CLI's own state in a pooled process's home, kept across its jobs: settings, plugin cache, process registry. */
+const CLI_STATE = new Set(['.claude.json', 'backups', 'sessions', 'plugins', 'statsig', 'projects']);
+
 /**
  * Moves what a job left in a pool slot into its conversation's folders: every workspace
- * entry, and its transcript (the CLI is idle after a result; the next session's
- * transcript only appears with `/clear`).
+ * entry, its transcript (the CLI is idle after a result; the next session's transcript
+ * only appears with `/clear`), and whatever else it left in its home (files of its own,
+ * the CLI's per-session todos, snapshots and file history). What stays is the CLI's own
+ * state (CLI_STATE).
  */
 async function moveJobFiles(slot: ConversationPaths, to: ConversationPaths): Promise<void> {
   await Promise.all([mkdir(to.workspace, { recursive: true }), mkdir(path.join(to.home, PROJECT_DIR), { recursive: true })]);
-  for (const name of await readdir(slot.workspace).catch(() => [] as string[])) {
-    await rename(path.join(slot.workspace, name), path.join(to.workspace, name));
-  }
-  const projects = path.join(slot.home, PROJECT_DIR);
-  for (const name of await readdir(projects).catch(() => [] as string[])) {
-    await rename(path.join(projects, name), path.join(to.home, PROJECT_DIR, name));
-  }
+  const moveAll = async (from: string, into: string, keep: (name: string) => boolean = () => false) => {
+    for (const name of await readdir(from).catch(() => [] as string[])) {
+      if (!keep(name)) await rename(path.join(from, name), path.join(into, name));
+    }
+  };
+  await moveAll(slot.workspace, to.workspace);
+  await moveAll(path.join(slot.home, PROJECT_DIR), path.join(to.home, PROJECT_DIR));
+  await moveAll(slot.home, to.home, (name) => name === '.claude');
+  await moveAll(path.join(slot.home, '.claude'), path.join(to.home, '.claude'), (name) => CLI_STATE.has(name));
 }
