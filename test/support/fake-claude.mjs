@@ -12,7 +12,7 @@
  *   FAKE:sleep:<ms>     wait, then answer normally
  *   FAKE:linger         answer normally, then ignore everything: no answer to any later
  *                       line (`/clear`), stdin's end and SIGTERM (only SIGKILL ends it)
- *   FAKE:chatty         answer normally, then print one more line ~200 ms later, unasked
+ *   FAKE:chatty         answer normally, then print one more line 500 ms later, unasked
  *   anything else       answer "fake: <prompt>" as a success result
  *
  * With `--input-format stream-json` (a pooled process) it stays alive and treats each
@@ -34,6 +34,13 @@ const streaming = argv.includes('--input-format') && argv[argv.indexOf('--input-
 const marker = `fake-claude-run-${randomUUID()}`;
 // Rewrites this process's command line: visible in /proc/<pid>/cmdline from the host.
 process.title = marker;
+// …and, with it, its name (comm): named as the real CLI is, so a pooled process's check of
+// what runs in its sandbox (pool/warmPool.ts) sees the CLI, not a stranger.
+try {
+  writeFileSync('/proc/self/comm', 'claude');
+} catch {
+  // not Linux: no pool checks to pass
+}
 
 const resumeAt = argv.indexOf('--resume');
 let sessionId = resumeAt >= 0 ? argv[resumeAt + 1] : randomUUID();
@@ -99,7 +106,7 @@ async function answer(prompt) {
       return;
     case 'chatty':
       process.stdout.write(result(prompt, {}));
-      setTimeout(() => process.stdout.write(`${JSON.stringify({ type: 'system', subtype: 'fake_chatty', session_id: sessionId })}\n`), 200);
+      setTimeout(() => process.stdout.write(`${JSON.stringify({ type: 'system', subtype: 'fake_chatty', session_id: sessionId })}\n`), 500);
       return;
     case 'sleep':
       await new Promise((r) => setTimeout(r, Number(arg)));

@@ -37,7 +37,7 @@ export class StreamProcess {
   jobs = 0;
   lastUsedAt = Date.now();
   /** Set once it must not serve another job; it is killed. */
-  retired: RetireReason | null = null;
+  private retiredFor: RetireReason | null = null;
   private readonly child: ResultPromise;
   private pending: Pending | null = null;
   private stderrTail = '';
@@ -49,9 +49,14 @@ export class StreamProcess {
   private unparseable = false;
   private killTimer: NodeJS.Timeout | undefined;
 
+  /**
+   * @param onRetired called once, when it is first retired for whatever reason (by its
+   *   owner, or by itself: output while idle, an exit), so the owner can let it go.
+   */
   constructor(
     private readonly command: SandboxedCommand,
     private readonly killGraceMs: number,
+    private readonly onRetired?: (reason: RetireReason) => void,
   ) {
     this.child = execa(command.file, command.args, {
       cwd: command.cwd,
@@ -77,11 +82,16 @@ export class StreamProcess {
       },
     ).finally(() => {
       clearTimeout(this.killTimer);
-      this.retired ??= 'exited';
+      this.markRetired('exited');
       this.pending?.resolve(null);
       this.pending = null;
       void this.command.dispose();
     });
+  }
+
+  /** Why it was retired, or null while it may serve jobs. */
+  get retired(): RetireReason | null {
+    return this.retiredFor;
   }
 
   get pid(): number | undefined {
@@ -163,7 +173,6 @@ export class StreamProcess {
 
   /** Ends it: stdin closed, the group SIGTERMed, SIGKILLed after the grace period. Never waits. */
   retire(reason: RetireReason): void {
-    this.retired ??= reason;
     this.kill(reason);
   }
 
@@ -172,8 +181,14 @@ export class StreamProcess {
     return this.exited;
   }
 
+  private markRetired(reason: RetireReason): void {
+    if (this.retiredFor) return;
+    this.retiredFor = reason;
+    this.onRetired?.(reason);
+  }
+
   private kill(reason: RetireReason): void {
-    this.retired ??= reason;
+    this.markRetired(reason);
     if (!this.alive || this.killTimer) return;
     this.child.stdin?.end();
     this.signalGroup('SIGTERM');

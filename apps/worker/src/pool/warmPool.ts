@@ -139,8 +139,8 @@ export class WarmPool {
       outcome = await entry.process.turn(turn);
       await this.afterTurn(entry, outcome, conversationId);
     } catch (err) {
-      this.busy.delete(entry);
       this.retire(entry, 'error');
+      this.release(entry);
       throw err;
     }
     void this.replenish();
@@ -150,11 +150,8 @@ export class WarmPool {
   /** Retires every process (shutdown). */
   async close(): Promise<void> {
     this.closed = true;
-    const all = [...this.idle.splice(0), ...this.busy];
-    for (const e of all) {
-      clearTimeout(e.idleTimer);
-      this.retire(e, 'shutdown');
-    }
+    const all = [...this.idle, ...this.busy];
+    for (const e of all) this.retire(e, 'shutdown');
     await Promise.all(all.map((e) => e.process.whenExited()));
   }
 
@@ -177,14 +174,16 @@ export class WarmPool {
         : poolSlotPaths(dataDir, spec.tenantId, randomUUID());
     await Promise.all([mkdir(dirs.workspace, { recursive: true }), mkdir(dirs.home, { recursive: true })]);
     const command = await sandbox.prepare({ args: spec.args, dirs, env: spec.env, hosts: spec.hosts });
-    return {
+    const entry: Entry = {
       key,
       spec,
-      process: new StreamProcess(command, this.options.killGraceMs),
       dirs,
       conversationId: this.options.mode === 'prespawn' ? id : null,
       baseline: null,
+      // However it is retired (here, or by itself while idle), the pool lets it go at once.
+      process: new StreamProcess(command, this.options.killGraceMs, (reason) => this.onRetired(entry, reason)),
     };
+    return entry;
   }
 
   /**
@@ -196,8 +195,8 @@ export class WarmPool {
     const { process } = entry;
     if (this.options.mode === 'prespawn') {
       // One job per process: close it and don't wait (a CLI can linger after its result).
-      this.busy.delete(entry);
       this.retire(entry, outcome.result && !process.retired ? 'max_jobs' : (process.retired ?? 'error'));
+      this.release(entry);
       return;
     }
     // The slot is never handed on with a job's files, whatever became of the job.
@@ -205,12 +204,12 @@ export class WarmPool {
     const reusable = outcome.result !== null && !outcome.result.is_error && !process.retired;
     const retireNow: RetireReason | null = !reusable ? (process.retired ?? 'error') : process.jobs >= this.options.maxJobs ? 'max_jobs' : null;
     if (retireNow) {
-      this.busy.delete(entry);
-      return this.retire(entry, retireNow);
+      this.retire(entry, retireNow);
+      return this.release(entry);
     }
     void this.recycle(entry, conversationPaths(this.options.dataDir, entry.spec.tenantId, conversationId))
       .catch(() => this.retire(entry, 'error'))
-      .finally(() => this.busy.delete(entry));
+      .finally(() => this.release(entry));
   }
 
   /** `/clear`, then the checks: nothing left running or written by the last job, memory within bounds. */
@@ -227,6 +226,9 @@ export class WarmPool {
       await appendFile(moved, await readFile(path.join(projects, name)));
       await rm(path.join(projects, name), { force: true });
     }
+    // The sandbox's /tmp lives as long as the process: emptied as a cold run's would be
+    // by its end, but for what the CLI itself keeps there for the new session.
+    if (this.options.sandbox.kind === 'bubblewrap') await clearSandboxTmp(process, session);
     // Anything the job left since its files moved (a background command still writing)
     // would reach the next job: such a process is not reused.
     const leftovers =
@@ -242,11 +244,7 @@ export class WarmPool {
 
   private makeIdle(entry: Entry): void {
     if (this.closed) return this.retire(entry, 'shutdown');
-    entry.idleTimer = setTimeout(() => {
-      const i = this.idle.indexOf(entry);
-      if (i >= 0) this.idle.splice(i, 1);
-      this.retire(entry, 'idle');
-    }, this.options.idleMs);
+    entry.idleTimer = setTimeout(() => this.retire(entry, 'idle'), this.options.idleMs);
     entry.idleTimer.unref();
     this.idle.push(entry);
     this.trim();
@@ -256,17 +254,35 @@ export class WarmPool {
   private trim(): void {
     while (this.idle.length > this.options.size) {
       this.idle.sort((a, b) => a.process.lastUsedAt - b.process.lastUsedAt);
-      const oldest = this.idle.shift()!;
-      clearTimeout(oldest.idleTimer);
-      this.retire(oldest, 'evicted');
+      this.retire(this.idle[0]!, 'evicted');
     }
   }
 
   private retire(entry: Entry, reason: RetireReason): void {
     entry.process.retire(reason);
-    this.options.metrics?.retired(entry.process.retired ?? reason);
-    // A pool slot goes with its process (each job's files were moved out); so does a
-    // prespawned conversation folder no job ever used.
+  }
+
+  private onRetired(entry: Entry, reason: RetireReason): void {
+    clearTimeout(entry.idleTimer);
+    const i = this.idle.indexOf(entry);
+    if (i >= 0) this.idle.splice(i, 1);
+    this.options.metrics?.retired(reason);
+    // A busy one's folder is the job's to empty first: `release` removes it then.
+    if (!this.busy.has(entry)) this.removeFolder(entry);
+  }
+
+  /** The job (and the reset after it) is over: the process is idle, or retired and its folder goes. */
+  private release(entry: Entry): void {
+    this.busy.delete(entry);
+    if (entry.process.retired) this.removeFolder(entry);
+  }
+
+  /**
+   * A pool slot goes with its process (each job's files were moved out); so does a
+   * prespawned conversation folder no job ever used. A used prespawned folder is a
+   * conversation's.
+   */
+  private removeFolder(entry: Entry): void {
     if (this.options.mode === 'reuse' || entry.process.jobs === 0) {
       void entry.process.whenExited().then(() => rm(entry.dirs.root, { recursive: true, force: true }));
     }
@@ -321,6 +337,37 @@ function signatureOf(spec: PoolSpec): string {
 
 /** Where the CLI keeps the transcripts of runs in /workspace (docs/claude-cli.md). */
 const PROJECT_DIR = path.join('.claude', 'projects', '-workspace');
+
+/** What the CLI keeps in /tmp: its sockets, and `claude-<uid>/-workspace/<session>` per session. */
+const CLI_TMP = /^(cc-socks|claude-\d+)$/;
+
+/**
+ * Empties a pooled process's /tmp (a tmpfs inside its sandbox, reached from the host
+ * through /proc/<pid>/root of one of its processes) of everything but the CLI's own
+ * sockets and its folder for the session `/clear` began.
+ */
+async function clearSandboxTmp(process: StreamProcess, session: string): Promise<void> {
+  const inside = process.processes().find((p) => p.name !== 'bwrap');
+  if (!inside) return;
+  // Only ever a sandbox's own /tmp: unsandboxed (SANDBOX=off), the process's root is the
+  // worker's, and its /tmp the machine's.
+  const [root, host] = await Promise.all([stat(`/proc/${inside.pid}/root`).catch(() => null), stat('/')]);
+  if (!root || (root.dev === host.dev && root.ino === host.ino)) return;
+  const tmp = `/proc/${inside.pid}/root/tmp`;
+  for (const name of await readdir(tmp).catch(() => [] as string[])) {
+    if (!CLI_TMP.test(name)) {
+      await rm(path.join(tmp, name), { recursive: true, force: true });
+      continue;
+    }
+    if (!name.startsWith('claude-')) continue;
+    for (const project of await readdir(path.join(tmp, name)).catch(() => [] as string[])) {
+      const dir = path.join(tmp, name, project);
+      for (const entry of await readdir(dir).catch(() => [] as string[])) {
+        if (entry !== session) await rm(path.join(dir, entry), { recursive: true, force: true });
+      }
+    }
+  }
+}
 
 /** The CLI's own state in a pooled process's home, kept across its jobs: settings, plugin cache, process registry. */
 const CLI_STATE = new Set(['.claude.json', 'backups', 'sessions', 'plugins', 'statsig', 'projects']);
