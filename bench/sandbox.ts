@@ -38,80 +38,104 @@ const median = (xs: number[]) => {
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 };
 
-const model = await startFakeAnthropic();
-const dataDir = await mkdtemp(path.join(tmpdir(), 'cq-bench-sandbox-'));
-const logger = createLogger('bench', 'warn');
-const claudeBin = resolveClaudeBin(undefined);
-const env = { PATH: process.env.PATH, ANTHROPIC_BASE_URL: model.url, ANTHROPIC_API_KEY: 'sk-ant-bench' };
-const sandboxes: Record<'off' | 'bubblewrap', Sandbox> = {
-  off: createSandbox({ config: loadWorkerConfig({ SANDBOX: 'off' }), claudeBin, env, logger }),
-  bubblewrap: createSandbox({ config: loadWorkerConfig({ SANDBOX: 'bubblewrap' }), claudeBin, env, logger }),
-};
-await Promise.all(Object.values(sandboxes).map((s) => s.start()));
+export interface SandboxBenchResult {
+  runs: number;
+  cli: { off: Stat; bubblewrap: Stat };
+  bare: { off: Stat; bubblewrap: Stat };
+}
 
-let n = 0;
-async function once(sandbox: Sandbox, what: 'cli' | 'true'): Promise<{ wallMs: number; cpuS: number }> {
-  const id = `c${n++}`;
-  const dirs = conversationPaths(dataDir, 'bench', id);
-  const args = buildClaudeArgs({ prompt: 'hello' });
-  const childEnv = buildChildEnv(env, { maxRetries: 0 });
-  const cpu0 = machineBusySeconds();
-  const t0 = performance.now();
-  try {
-    if (what === 'cli') {
-      // The worker's one-shot runner: folders, sandbox, spawn, all in the timing.
-      const runner = createSpawnRunner({ sandbox });
-      const outcome = await runner.run({ tenantId: 'bench', jobId: id, args, env: childEnv, hosts: [], conversation: { id, paths: dirs, continued: false }, prompt: `bench ${n}`, timeoutMs: 60_000 });
-      if (outcome.result?.is_error !== false) throw new Error(`a run failed: ${outcome.stderrTail || JSON.stringify(outcome.result)}`);
-    } else {
-      // The sandbox with /bin/true in the CLI's place: the sandbox's own cost.
-      await Promise.all([mkdir(dirs.workspace, { recursive: true }), mkdir(dirs.home, { recursive: true })]);
-      const command = await sandbox.prepare({ args: [], dirs, env: childEnv, hosts: [] });
-      try {
-        const [file, argv] = sandbox.kind === 'off' ? ['/bin/true', []] : [command.file, [...command.args.slice(0, command.args.indexOf('sh', command.args.indexOf('-c') + 2) + 1), '/bin/true']];
-        const r = await execa(file, argv, { cwd: command.cwd, env: command.env, extendEnv: false, reject: false });
-        if (r.exitCode !== 0) throw new Error(`true failed: ${r.stderr}`);
-      } finally {
-        await command.dispose();
+interface Stat {
+  wallMs: number;
+  cpuS: number;
+}
+
+export async function runSandboxBench(runs = RUNS): Promise<SandboxBenchResult> {
+  const model = await startFakeAnthropic();
+  const dataDir = await mkdtemp(path.join(tmpdir(), 'cq-bench-sandbox-'));
+  const logger = createLogger('bench', 'warn');
+  const claudeBin = resolveClaudeBin(undefined);
+  const env = { PATH: process.env.PATH, ANTHROPIC_BASE_URL: model.url, ANTHROPIC_API_KEY: 'sk-ant-bench' };
+  const sandboxes: Record<'off' | 'bubblewrap', Sandbox> = {
+    off: createSandbox({ config: loadWorkerConfig({ SANDBOX: 'off' }), claudeBin, env, logger }),
+    bubblewrap: createSandbox({ config: loadWorkerConfig({ SANDBOX: 'bubblewrap' }), claudeBin, env, logger }),
+  };
+  await Promise.all(Object.values(sandboxes).map((s) => s.start()));
+
+  let n = 0;
+  async function once(sandbox: Sandbox, what: 'cli' | 'true'): Promise<{ wallMs: number; cpuS: number }> {
+    const id = `c${n++}`;
+    const dirs = conversationPaths(dataDir, 'bench', id);
+    const args = buildClaudeArgs({ prompt: 'hello' });
+    const childEnv = buildChildEnv(env, { maxRetries: 0 });
+    const cpu0 = machineBusySeconds();
+    const t0 = performance.now();
+    try {
+      if (what === 'cli') {
+        // The worker's one-shot runner: folders, sandbox, spawn, all in the timing.
+        const runner = createSpawnRunner({ sandbox });
+        const outcome = await runner.run({ tenantId: 'bench', jobId: id, args, env: childEnv, hosts: [], conversation: { id, paths: dirs, continued: false }, prompt: `bench ${n}`, timeoutMs: 60_000 });
+        if (outcome.result?.is_error !== false) throw new Error(`a run failed: ${outcome.stderrTail || JSON.stringify(outcome.result)}`);
+      } else {
+        // The sandbox with /bin/true in the CLI's place: the sandbox's own cost.
+        await Promise.all([mkdir(dirs.workspace, { recursive: true }), mkdir(dirs.home, { recursive: true })]);
+        const command = await sandbox.prepare({ args: [], dirs, env: childEnv, hosts: [] });
+        try {
+          const [file, argv] = sandbox.kind === 'off' ? ['/bin/true', []] : [command.file, [...command.args.slice(0, command.args.indexOf('sh', command.args.indexOf('-c') + 2) + 1), '/bin/true']];
+          const r = await execa(file, argv, { cwd: command.cwd, env: command.env, extendEnv: false, reject: false });
+          if (r.exitCode !== 0) throw new Error(`true failed: ${r.stderr}`);
+        } finally {
+          await command.dispose();
+        }
       }
+      return { wallMs: performance.now() - t0, cpuS: machineBusySeconds() - cpu0 };
+    } finally {
+      await rm(dirs.root, { recursive: true, force: true });
     }
-    return { wallMs: performance.now() - t0, cpuS: machineBusySeconds() - cpu0 };
-  } finally {
-    await rm(dirs.root, { recursive: true, force: true });
   }
+
+  const samples: Record<string, { wallMs: number[]; cpuS: number[] }> = {};
+  const record = (key: string, s: { wallMs: number; cpuS: number }) => {
+    samples[key] ??= { wallMs: [], cpuS: [] };
+    samples[key]!.wallMs.push(s.wallMs);
+    samples[key]!.cpuS.push(s.cpuS);
+  };
+  // One of each first, not counted: page cache, the CLI's first start.
+  for (const kind of ['off', 'bubblewrap'] as const) await once(sandboxes[kind], 'cli');
+  for (let i = 0; i < runs; i++) {
+    for (const kind of ['off', 'bubblewrap'] as const) {
+      record(`cli ${kind}`, await once(sandboxes[kind], 'cli'));
+      record(`true ${kind}`, await once(sandboxes[kind], 'true'));
+    }
+  }
+
+  await Promise.all(Object.values(sandboxes).map((s) => s.close()));
+  await model.close();
+  await rm(dataDir, { recursive: true, force: true });
+  const stat = (key: string): Stat => ({ wallMs: median(samples[key]!.wallMs), cpuS: median(samples[key]!.cpuS) });
+  return {
+    runs,
+    cli: { off: stat('cli off'), bubblewrap: stat('cli bubblewrap') },
+    bare: { off: stat('true off'), bubblewrap: stat('true bubblewrap') },
+  };
 }
 
-const samples: Record<string, { wallMs: number[]; cpuS: number[] }> = {};
-const record = (key: string, s: { wallMs: number; cpuS: number }) => {
-  samples[key] ??= { wallMs: [], cpuS: [] };
-  samples[key]!.wallMs.push(s.wallMs);
-  samples[key]!.cpuS.push(s.cpuS);
-};
-// One of each first, not counted: page cache, the CLI's first start.
-for (const kind of ['off', 'bubblewrap'] as const) await once(sandboxes[kind], 'cli');
-for (let i = 0; i < RUNS; i++) {
-  for (const kind of ['off', 'bubblewrap'] as const) {
-    record(`cli ${kind}`, await once(sandboxes[kind], 'cli'));
-    record(`true ${kind}`, await once(sandboxes[kind], 'true'));
-  }
+export function formatSandboxBench(r: SandboxBenchResult): string {
+  const row = (name: string, s: Stat) => `| ${name} | ${s.wallMs.toFixed(0)} | ${s.cpuS.toFixed(2)} |`;
+  const addedMs = r.cli.bubblewrap.wallMs - r.cli.off.wallMs;
+  return [
+    '| run | wall ms | machine CPU s |',
+    '| --- | ---: | ---: |',
+    row('CLI, SANDBOX=off', r.cli.off),
+    row('CLI, bubblewrap', r.cli.bubblewrap),
+    row('/bin/true, directly', r.bare.off),
+    row('/bin/true, in the sandbox', r.bare.bubblewrap),
+    '',
+    `The sandbox adds ${addedMs.toFixed(0)} ms (${((addedMs / r.cli.off.wallMs) * 100).toFixed(1)}% of a run's wall time) and ${(r.cli.bubblewrap.cpuS - r.cli.off.cpuS).toFixed(2)} CPU s to a CLI run; building one and tearing it down alone costs ${(r.bare.bubblewrap.wallMs - r.bare.off.wallMs).toFixed(0)} ms and ${(r.bare.bubblewrap.cpuS - r.bare.off.cpuS).toFixed(2)} CPU s (medians of ${r.runs} interleaved runs each).`,
+  ].join('\n');
 }
 
-const row = (name: string, key: string) => `| ${name} | ${median(samples[key]!.wallMs).toFixed(0)} | ${median(samples[key]!.cpuS).toFixed(2)} |`;
-const diff = (a: string, b: string, f: 'wallMs' | 'cpuS') => median(samples[b]![f]) - median(samples[a]![f]);
-console.log(`
-Sandbox cost per run: ${RUNS} runs each, interleaved, medians (${new Date().toISOString().slice(0, 10)}, ${(await execa(claudeBin, ['--version'])).stdout.trim()})
-
-| run | wall ms | CPU s |
-| --- | ---: | ---: |
-${row('CLI, SANDBOX=off', 'cli off')}
-${row('CLI, bubblewrap', 'cli bubblewrap')}
-${row('/bin/true, directly', 'true off')}
-${row('/bin/true, in the sandbox', 'true bubblewrap')}
-
-The sandbox adds ${diff('cli off', 'cli bubblewrap', 'wallMs').toFixed(0)} ms and ${diff('cli off', 'cli bubblewrap', 'cpuS').toFixed(2)} CPU s to a CLI run (${((diff('cli off', 'cli bubblewrap', 'wallMs') / median(samples['cli off']!.wallMs)) * 100).toFixed(1)}% of its wall time);
-setting one up and tearing it down alone: ${diff('true off', 'true bubblewrap', 'wallMs').toFixed(0)} ms, ${diff('true off', 'true bubblewrap', 'cpuS').toFixed(2)} CPU s.
-`);
-
-await Promise.all(Object.values(sandboxes).map((s) => s.close()));
-await model.close();
-await rm(dataDir, { recursive: true, force: true });
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const result = await runSandboxBench();
+  console.log(`\nSandbox cost per run (${new Date().toISOString().slice(0, 10)})\n`);
+  console.log(formatSandboxBench(result));
+}

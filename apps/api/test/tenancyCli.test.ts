@@ -44,7 +44,8 @@ async function tenants(...args: string[]): Promise<{ code: number; stdout: strin
 
 const jobsWith = (key: string) => api.request('GET', '/v1/jobs', { key });
 
-describe('tenants CLI', () => {
+// Each test starts the CLI (node + tsx) several times: seconds apiece on 2 busy cores.
+describe('tenants CLI', { timeout: 120_000 }, () => {
   it('creates a tenant whose key works, then rotates and revokes keys', async () => {
     const created = await tenants('create', 'cli', 'tenant');
     expect(created.code, created.stderr).toBe(0);

@@ -23,7 +23,7 @@
  * instead of returning it. An idle process holds no tenant slot (slots belong to jobs).
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { appendFile, mkdir, readdir, readFile, rename, rm, stat, utimes } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm, stat, utimes } from 'node:fs/promises';
 import path from 'node:path';
 import { conversationPaths, type ConversationPaths, type HostRule, type Logger } from '@claude-queue/shared';
 import type { ClaudeRunOutcome } from '../claude/runner.js';
@@ -217,13 +217,15 @@ export class WarmPool {
     const { process } = entry;
     const session = await process.reset(RESET_TIMEOUT_MS);
     if (!session) return this.retire(entry, process.retired ?? 'reset_failed');
-    // `/clear` appends its bookkeeping to the job's transcript, by path: it goes after the rest.
+    // `/clear` writes its bookkeeping (the command queued, the session's cost) to the job's
+    // transcript by path, re-creating it here after it moved. It is dropped: the job's
+    // conversation stays as it was at its result, as a cold run leaves it, and nothing
+    // writes to it once the job is final (a follow-up may be resuming it already).
     const projects = path.join(entry.dirs.home, PROJECT_DIR);
     for (const name of await readdir(projects).catch(() => [] as string[])) {
       if (name === `${session}.jsonl`) continue;
       const moved = path.join(job.home, PROJECT_DIR, name);
       if (!name.endsWith('.jsonl') || !(await stat(moved).catch(() => null))) return this.retire(entry, 'stray_process');
-      await appendFile(moved, await readFile(path.join(projects, name)));
       await rm(path.join(projects, name), { force: true });
     }
     // The sandbox's /tmp lives as long as the process: emptied as a cold run's would be
