@@ -14,6 +14,14 @@
  *
  * The limits that would refuse the load (requests_per_minute, max_queued) are raised
  * through TENANT_* but still checked on every request.
+ *
+ * Connections: one API process is saturated (its event loop busy all the time) from 4
+ * connections on; more add only queueing, so throughput stays flat while latency grows
+ * with them (Little's law: mean latency = connections / throughput). 16 saturates with
+ * room to spare; the p99 figure is for that many requests in flight.
+ *
+ * BENCH_CPU_PROFILE=<dir> writes the API's CPU profile of each measured run
+ * (`npm run bench:profile-top -- <dir>/submit.cpuprofile` summarises one).
  */
 import { fmt, isMain, measure, startApi, startLoadGenerator, SUBMIT_BODY, type MeasuredRun } from './harness.js';
 
@@ -22,7 +30,7 @@ export interface ApiBenchOptions {
   durationSec?: number;
   /** Seconds of warm-up per endpoint, not counted (default: BENCH_WARMUP or 3). */
   warmupSec?: number;
-  /** Concurrent keep-alive connections (default: BENCH_CONNECTIONS or 32). */
+  /** Concurrent keep-alive connections (default: BENCH_CONNECTIONS or 16). */
   connections?: number;
   /** Tenants submitting and reading (default: BENCH_TENANTS or 10). */
   tenants?: number;
@@ -53,7 +61,7 @@ export async function runApiBench(options: ApiBenchOptions = {}): Promise<ApiBen
   const opts: Required<ApiBenchOptions> = {
     durationSec: options.durationSec ?? Number(process.env.BENCH_DURATION ?? 10),
     warmupSec: options.warmupSec ?? Number(process.env.BENCH_WARMUP ?? 3),
-    connections: options.connections ?? Number(process.env.BENCH_CONNECTIONS ?? 32),
+    connections: options.connections ?? Number(process.env.BENCH_CONNECTIONS ?? 16),
     tenants: options.tenants ?? Number(process.env.BENCH_TENANTS ?? 10),
   };
   const started = Date.now();

@@ -19,6 +19,9 @@
  *    way with the same worker settings before the fill. Also counted: the others' jobs
  *    that started while it waited (fair queuing puts it in the current round of the
  *    rotation: at most one job per waiting tenant ahead of it, not the backlog).
+ *
+ * BENCH_REDIS_CONFIG="name value,…" runs it with Redis settings changed (CONFIG SET
+ * before anything), for what-ifs such as "stream-node-max-bytes 512".
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -36,7 +39,7 @@ export interface DepthBenchOptions {
   tenants?: number;
   /** Submits per latency probe, empty and at depth (default: BENCH_PROBE or 5,000). */
   probe?: number;
-  /** Concurrent connections submitting (default: BENCH_CONNECTIONS or 32). */
+  /** Concurrent connections submitting (default: BENCH_CONNECTIONS or 16). */
   connections?: number;
   /** New tenants whose first job's wait is measured, and jobs on the empty queue (default: BENCH_NEW_TENANTS or 5). */
   newTenants?: number;
@@ -88,7 +91,7 @@ export async function runDepthBench(options: DepthBenchOptions = {}): Promise<De
     jobs: options.jobs ?? Number(process.env.BENCH_JOBS ?? 100_000),
     tenants: options.tenants ?? Number(process.env.BENCH_TENANTS ?? 1000),
     probe: options.probe ?? Number(process.env.BENCH_PROBE ?? 5000),
-    connections: options.connections ?? Number(process.env.BENCH_CONNECTIONS ?? 32),
+    connections: options.connections ?? Number(process.env.BENCH_CONNECTIONS ?? 16),
     newTenants: options.newTenants ?? Number(process.env.BENCH_NEW_TENANTS ?? 5),
     workerConcurrency: options.workerConcurrency ?? Number(process.env.BENCH_WORKER_CONCURRENCY ?? 8),
     warmup: options.warmup ?? Number(process.env.BENCH_WARMUP_JOBS ?? 3000),
@@ -181,7 +184,9 @@ export async function runDepthBench(options: DepthBenchOptions = {}): Promise<De
 
     // 3: new tenants' first jobs while the worker drains the others' backlog.
     worker = await startWorker();
-    while (runs.length < opts.newTenants + 200) await new Promise((r) => setTimeout(r, 20));
+    // Let it get going on the backlog first (a few hundred jobs, or half a small one).
+    const going = runs.length + Math.min(200, Math.floor(queuedAtDepth / 2));
+    for (const deadline = Date.now() + 30_000; runs.length < going && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 20));
     const drainFrom = { at: Date.now(), runs: runs.length };
     const waitNewTenant: WaitSample[] = [];
     for (const t of await api.createTenants(opts.newTenants, 'new')) waitNewTenant.push(await timedJob(api, t, runs));

@@ -55,6 +55,15 @@ function devNull(): { write(msg: string): void } {
 
 export async function startApi(overrides: Record<string, string> = {}): Promise<ApiHarness> {
   const redisServer = await startRedisServer();
+  try {
+    return await startApiOn(redisServer, overrides);
+  } catch (err) {
+    await redisServer.destroy();
+    throw err;
+  }
+}
+
+async function startApiOn(redisServer: RedisServer, overrides: Record<string, string>): Promise<ApiHarness> {
   const env: Record<string, string> = {
     REDIS_URL: redisServer.url,
     QUEUE_PREFIX: 'bench',

@@ -40,6 +40,8 @@ export interface ServiceBenchOptions {
   /** Worker slots, and the direct run's parallel processes (default: 2). */
   concurrency?: number;
   modes?: PoolMode[];
+  /** Prompts of the direct baseline of (2) (default: as many as jobs). */
+  directJobs?: number;
 }
 
 export interface Distribution {
@@ -57,6 +59,8 @@ export interface ModeResult {
   jobsPerSecond: number;
   /** (4) */
   cpuSecondsPerJob: number;
+  /** Of which this process (API, worker, egress proxies, the fake model) and Redis. */
+  serviceCpuSecondsPerJob: number;
   peakRunMemoryMb: number;
   idlePooledProcessMb: number | null;
 }
@@ -110,6 +114,7 @@ export async function runServiceBench(options: ServiceBenchOptions = {}): Promis
   const sequential = options.sequential ?? Number(process.env.BENCH_SEQUENTIAL ?? 15);
   const concurrency = options.concurrency ?? 2;
   const modes = options.modes ?? ['off', 'prespawn', 'reuse'];
+  const directJobs = options.directJobs ?? jobs;
 
   const redisServer = await startRedisServer();
   const model = await startFakeAnthropic();
@@ -215,10 +220,10 @@ export async function runServiceBench(options: ServiceBenchOptions = {}): Promis
       let next = 0;
       await Promise.all(
         Array.from({ length: concurrency }, async () => {
-          while (next < jobs) await directCold(`direct saturation ${next++}`);
+          while (next < directJobs) await directCold(`direct saturation ${next++}`);
         }),
       );
-      direct = { jobsPerSecond: jobs / ((performance.now() - t0) / 1000), cpuSecondsPerJob: (machineBusySeconds() - cpu0) / jobs };
+      direct = { jobsPerSecond: directJobs / ((performance.now() - t0) / 1000), cpuSecondsPerJob: (machineBusySeconds() - cpu0) / directJobs };
       console.error(`direct: ${direct.jobsPerSecond.toFixed(2)} jobs/s`);
     }
 
@@ -244,12 +249,16 @@ export async function runServiceBench(options: ServiceBenchOptions = {}): Promis
 
         // (2)/(4): all at once.
         const memory = sampleRunMemory();
+        const own0 = process.cpuUsage();
+        const redis0 = await redisCpuSeconds(ctx.redis);
         const cpu0 = machineBusySeconds();
         const t0 = performance.now();
         const submitted = await Promise.all(Array.from({ length: jobs }, (_, i) => submit(tenant.api_key, `saturation ${mode} ${i}`, false)));
         const finals = await Promise.all(submitted.map((j) => waitFinal(tenant.api_key, j.id)));
         const seconds = (performance.now() - t0) / 1000;
         const cpu = machineBusySeconds() - cpu0;
+        const own = process.cpuUsage(own0);
+        const serviceCpu = (own.user + own.system) / 1e6 + ((await redisCpuSeconds(ctx.redis)) - redis0);
         const peakMb = memory.stop();
         const failed = finals.filter((j) => j.status !== 'succeeded').length;
         if (failed) throw new Error(`${mode}: ${failed} of ${jobs} jobs did not succeed`);
@@ -259,6 +268,7 @@ export async function runServiceBench(options: ServiceBenchOptions = {}): Promis
           directMs: distribution(directWalls),
           jobsPerSecond: jobs / seconds,
           cpuSecondsPerJob: cpu / jobs,
+          serviceCpuSecondsPerJob: serviceCpu / jobs,
           peakRunMemoryMb: peakMb,
           idlePooledProcessMb: idleMb,
         });
@@ -279,6 +289,12 @@ export async function runServiceBench(options: ServiceBenchOptions = {}): Promis
   return { jobs, concurrency, direct: direct!, modes: results };
 }
 
+async function redisCpuSeconds(redis: { info(section: string): Promise<string> }): Promise<number> {
+  const info = await redis.info('cpu');
+  const field = (name: string) => Number(new RegExp(`^${name}:(\\S+)`, 'm').exec(info)?.[1] ?? 0);
+  return field('used_cpu_sys') + field('used_cpu_user');
+}
+
 /** Memory of one idle pooled process, from the worker's own gauges. */
 function idleRssMb(rssText: string, processesText: string): number | null {
   const bytes = Number(/^claude_pool_idle_rss_bytes (\S+)$/m.exec(rssText)?.[1] ?? NaN);
@@ -291,10 +307,10 @@ export function formatServiceBench(r: ServiceBenchResult): string {
   const cold = byMode('off');
   const rows = r.modes.map((m) => {
     const overhead = m.endToEndMs.median - m.directMs.median;
-    return `| ${m.mode} | ${m.endToEndMs.median.toFixed(0)} | ${m.endToEndMs.p99.toFixed(0)} | ${m.directMs.median.toFixed(0)} | ${overhead.toFixed(0)} | ${m.jobsPerSecond.toFixed(2)} | ${m.cpuSecondsPerJob.toFixed(2)} | ${m.peakRunMemoryMb.toFixed(0)} | ${m.idlePooledProcessMb === null ? '–' : m.idlePooledProcessMb.toFixed(0)} |`;
+    return `| ${m.mode} | ${m.endToEndMs.median.toFixed(0)} | ${m.endToEndMs.p99.toFixed(0)} | ${m.directMs.median.toFixed(0)} | ${overhead.toFixed(0)} | ${m.jobsPerSecond.toFixed(2)} | ${m.cpuSecondsPerJob.toFixed(2)} (${m.serviceCpuSecondsPerJob.toFixed(2)}) | ${m.peakRunMemoryMb.toFixed(0)} | ${m.idlePooledProcessMb === null ? '–' : m.idlePooledProcessMb.toFixed(0)} |`;
   });
   const lines = [
-    `| WARM_POOL | e2e median ms | e2e p99 ms | CLI directly, median ms | added by the service ms | jobs/s at saturation | CPU s per job | peak runs' memory MB | idle pooled process MB |`,
+    `| WARM_POOL | e2e median ms | e2e p99 ms | CLI directly, median ms | added by the service ms | jobs/s at saturation | CPU s per job (of which API, worker, Redis) | peak runs' memory MB | idle pooled process MB |`,
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
     ...rows,
     '',
