@@ -23,7 +23,7 @@
  * BENCH_CPU_PROFILE=<dir> writes the API's CPU profile of each measured run
  * (`npm run bench:profile-top -- <dir>/submit.cpuprofile` summarises one).
  */
-import { fmt, isMain, measure, startApi, startLoadGenerator, SUBMIT_BODY, type MeasuredRun } from './harness.js';
+import { busyMachineWarning, fmt, isMain, measure, startApi, startLoadGenerator, SUBMIT_BODY, type MeasuredRun } from './harness.js';
 
 export interface ApiBenchOptions {
   /** Seconds per measured run (default: BENCH_DURATION or 10). */
@@ -134,6 +134,7 @@ export function apiBenchTable(r: ApiBenchResult): string {
     `- p99 < ${API_TARGETS.p99Ms} ms (submit, get): ${yes(r.targets.p99)} (${fmt(r.submit.p99Ms, 1)} ms, ${fmt(r.get.p99Ms, 1)} ms)`,
     `- no non-2xx or connection errors: ${yes(r.targets.allOk)}`,
     `- jobs queued at the end: ${fmt(r.jobsQueued)}; wall time ${fmt(r.wallSec, 1)} s`,
+    ...busyMachineWarning({ 'GET /healthz': r.baseline, 'POST /v1/jobs': r.submit, 'GET /v1/jobs/{id}': r.get }),
   ].join('\n');
 }
 

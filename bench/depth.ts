@@ -27,10 +27,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { randomUUID } from 'node:crypto';
 import { createLogger, loadWorkerConfig, type JobView } from '@claude-queue/shared';
 import { createClaudeWorker, type ClaudeRunner, type ClaudeWorker } from '@claude-queue/worker';
-import { fmt, isMain, measure, PROMPT_1KB, startApi, startLoadGenerator, SUBMIT_BODY, type ApiHarness, type MeasuredRun, type Tenant } from './harness.js';
+import { busyMachineWarning, fmt, instantSuccess, isMain, measure, PROMPT_1KB, startApi, startLoadGenerator, SUBMIT_BODY, type ApiHarness, type MeasuredRun, type Tenant } from './harness.js';
 
 export interface DepthBenchOptions {
   /** Jobs queued (default: BENCH_JOBS or 100,000). */
@@ -106,27 +105,7 @@ export async function runDepthBench(options: DepthBenchOptions = {}): Promise<De
   const runner: ClaudeRunner = {
     async run(invocation) {
       runs.push({ at: Date.now(), tenantId: invocation.tenantId });
-      return {
-        result: {
-          type: 'result',
-          subtype: 'success',
-          is_error: false,
-          api_error_status: null,
-          result: 'ok',
-          session_id: randomUUID(),
-          num_turns: 1,
-          duration_ms: 1,
-          total_cost_usd: 0.0001,
-          usage: { input_tokens: 10, output_tokens: 2 },
-        },
-        exitCode: 0,
-        signal: null,
-        timedOut: false,
-        aborted: false,
-        stderrTail: '',
-        unparseable: false,
-        wallMs: 1,
-      };
+      return instantSuccess();
     },
   };
   const workerEnv = {
@@ -283,6 +262,7 @@ export function depthBenchTable(r: DepthBenchResult): string {
     `- every submit 2xx and every job queued: ${yes(r.targets.allOk)}`,
     `- each wait, empty queue: ${r.waitEmpty.map((w) => w.waitMs).join(', ')} ms; new tenants: ${r.waitNewTenant.map((w) => `${w.waitMs} ms (${w.othersStarted} others' jobs)`).join(', ')}`,
     `- new tenant's wait: ${fmt(median(waits(r.waitNewTenant)) / Math.max(1, median(waits(r.waitEmpty))), 1)}× the empty queue's (median); the worker (${r.options.workerConcurrency} slots, fake runner, in the API's process) started ${fmt(r.drainPerSec)} jobs/s meanwhile, one per tenant per round of ${fmt(r.options.tenants)}`,
+    ...busyMachineWarning({ 'submits on the empty queue': r.submitEmpty, 'submits at depth': r.submitAtDepth }),
   ];
   return lines.join('\n');
 }

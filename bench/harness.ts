@@ -7,6 +7,7 @@
  * /dev/null instead of stdout, so the cost of every line is paid but not printed.
  */
 import { fork, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { openSync, readFileSync, writeSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { Session } from 'node:inspector';
@@ -14,6 +15,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Server } from 'node:http';
 import { Redis } from 'ioredis';
+import type { ClaudeRunOutcome } from '@claude-queue/worker';
 import { createApiContext, createApp, type ApiContext } from '@claude-queue/api';
 import { createLogger, loadApiConfig, waitForRedis } from '@claude-queue/shared';
 import { startRedisServer, type RedisServer } from '../test/support/redisServer.js';
@@ -245,6 +247,38 @@ async function measureRun(api: ApiHarness, gen: LoadGenerator, spec: Omit<LoadSp
   };
 }
 
+/** A warning when other processes took more than `limitPct` of a core during any of the runs: their figures are low. */
+export function busyMachineWarning(runs: Record<string, MeasuredRun>, limitPct = 25): string[] {
+  return Object.entries(runs)
+    .filter(([, r]) => r.cpu.otherPct > limitPct)
+    .map(([name, r]) => `- WARNING: other processes used ${fmt(r.cpu.otherPct)}% of a core during "${name}": its figures are not the API's alone; run again on an idle machine`);
+}
+
 export const isMain = (metaUrl: string) => process.argv[1] !== undefined && fileURLToPath(metaUrl) === process.argv[1];
 
 export const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+
+/** What the CLI reports after a successful run, at once: a runner double for benchmarks of everything but the CLI. */
+export function instantSuccess(): ClaudeRunOutcome {
+  return {
+    result: {
+      type: 'result',
+      subtype: 'success',
+      is_error: false,
+      api_error_status: null,
+      result: 'ok',
+      session_id: randomUUID(),
+      num_turns: 1,
+      duration_ms: 1,
+      total_cost_usd: 0.0001,
+      usage: { input_tokens: 10, output_tokens: 2 },
+    },
+    exitCode: 0,
+    signal: null,
+    timedOut: false,
+    aborted: false,
+    stderrTail: '',
+    unparseable: false,
+    wallMs: 1,
+  };
+}

@@ -9,7 +9,6 @@
  * first samples (before anything could expire) times the jobs so far. Bounded means the
  * measured samples level off while that line keeps rising.
  */
-import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -18,37 +17,14 @@ import { createApiContext, createApp } from '@claude-queue/api';
 import { createLogger, loadApiConfig, loadWorkerConfig, waitForRedis } from '@claude-queue/shared';
 import { createClaudeWorker, type ClaudeRunner } from '@claude-queue/worker';
 import { startRedisServer } from '../test/support/redisServer.js';
+import { instantSuccess } from './harness.js';
 
 const JOBS = Number(process.env.BENCH_JOBS ?? 50_000);
 const SAMPLE_EVERY = JOBS / 10;
 const ADMIN_TOKEN = 'bench-admin-token-0123456789';
 
 /** Answers at once, as the CLI would after a successful run. */
-const fastRunner: ClaudeRunner = {
-  async run() {
-    return {
-      result: {
-        type: 'result',
-        subtype: 'success',
-        is_error: false,
-        api_error_status: null,
-        result: 'ok',
-        session_id: randomUUID(),
-        num_turns: 1,
-        duration_ms: 1,
-        total_cost_usd: 0.0001,
-        usage: { input_tokens: 10, output_tokens: 2 },
-      },
-      exitCode: 0,
-      signal: null,
-      timedOut: false,
-      aborted: false,
-      stderrTail: '',
-      unparseable: false,
-      wallMs: 1,
-    };
-  },
-};
+const fastRunner: ClaudeRunner = { run: async () => instantSuccess() };
 
 const redisServer = await startRedisServer();
 const dataDir = await mkdtemp(path.join(tmpdir(), 'cq-bench-mem-'));
