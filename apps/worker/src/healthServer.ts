@@ -120,14 +120,17 @@ export async function probeClaudeCli(sandbox: Sandbox, timeoutMs = 15_000): Prom
     await Promise.all([mkdir(dirs.workspace), mkdir(dirs.home)]);
     const command = await sandbox.prepare({ args: ['--version'], dirs, env: { PATH: process.env.PATH ?? '/usr/bin:/bin' }, hosts: [] });
     try {
-      const r = await execa(command.file, command.args, {
+      const child = execa(command.file, command.args, {
         cwd: command.cwd,
         env: command.env,
         extendEnv: false,
         stdin: 'ignore',
         reject: false,
         timeout: timeoutMs,
+        detached: true,
       });
+      const r = await child;
+      killGroup(child.pid);
       const version = /\d+\.\d+\.\d+[\w.+-]*/.exec(String(r.stdout ?? ''))?.[0] ?? null;
       return { ok: r.exitCode === 0, version };
     } finally {
@@ -135,6 +138,16 @@ export async function probeClaudeCli(sandbox: Sandbox, timeoutMs = 15_000): Prom
     }
   } finally {
     await rm(scratch, { recursive: true, force: true });
+  }
+}
+
+/** Ends what a run left in its process group (a sandbox's init and bridge). */
+export function killGroup(pid: number | undefined): void {
+  if (pid === undefined) return;
+  try {
+    process.kill(-pid, 'SIGKILL');
+  } catch {
+    // ESRCH: nothing left
   }
 }
 

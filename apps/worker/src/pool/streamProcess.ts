@@ -82,6 +82,8 @@ export class StreamProcess {
       },
     ).finally(() => {
       clearTimeout(this.killTimer);
+      // Whatever it left in its group (the sandbox's init and bridge) goes with it.
+      this.signalGroup('SIGKILL');
       this.markRetired('exited');
       this.pending?.resolve(null);
       this.pending = null;

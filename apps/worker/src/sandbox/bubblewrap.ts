@@ -141,7 +141,16 @@ export function createBubblewrapSandbox(options: BubblewrapSandboxOptions): Sand
     await Promise.all([mkdir(dirs.workspace), mkdir(dirs.home)]);
     const command = await prepareWith(state, { args: [], dirs, env: { PATH: '/usr/bin:/bin' }, hosts: [] }, ['/bin/true']);
     try {
-      const r = await execa(command.file, command.args, { cwd: command.cwd, env: command.env, extendEnv: false, stdin: 'ignore', reject: false, timeout: 15_000 });
+      const child = execa(command.file, command.args, { cwd: command.cwd, env: command.env, extendEnv: false, stdin: 'ignore', reject: false, timeout: 15_000, detached: true });
+      const r = await child;
+      // The bridge may outlive `true` for a moment: its group goes with it.
+      if (child.pid !== undefined) {
+        try {
+          process.kill(-child.pid, 'SIGKILL');
+        } catch {
+          // ESRCH: nothing left
+        }
+      }
       if (r.exitCode !== 0) throw new SandboxUnavailableError(explainBwrapFailure(String(r.stderr ?? '') || String(r.shortMessage ?? '')));
     } finally {
       await command.dispose();
