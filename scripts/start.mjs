@@ -117,6 +117,8 @@ async function resolveRedis() {
   const redis = spawnChild('redis', bin, [
     '--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '',
     '--appendonly', 'yes', '--appendfsync', 'everysec', '--maxmemory-policy', 'noeviction',
+    // Every job has an event stream: small nodes, or each preallocates 4 KB (README, Operations).
+    '--stream-node-max-bytes', '512',
     '--logfile', path.join(dir, 'redis.log'),
   ], { stdio: 'ignore' });
   for (const deadline = Date.now() + 10_000; !(await pingRedis(port)); await sleep(100)) {
