@@ -27,11 +27,9 @@ import { createServer as createHttpServer, request as httpRequest } from 'node:h
 import { createServer as createNetServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, inject, it, type ExpectStatic } from 'vitest';
-import { conversationPaths, createLogger, type JobView } from '@claude-queue/shared';
-import { createClaudeWorker } from '@claude-queue/worker';
-import { startTestApi } from '../support/apiServer.js';
-import { ADMIN_TOKEN, createTestEnv } from '../support/env.js';
-import { startFakeAnthropic, type FakeReply, type ToolResult } from '../support/fakeAnthropic.js';
+import { conversationPaths, type JobView } from '@claude-queue/shared';
+import { ADMIN_TOKEN } from '../support/env.js';
+import { type FakeReply, type ToolResult } from '../support/fakeAnthropic.js';
 import { submitJob, waitForFinal } from '../support/jobs.js';
 import { startStack, type Stack } from '../support/stack.js';
 
@@ -161,32 +159,12 @@ async function recordingFront(target: string) {
 }
 
 /** startStack's stack, with the recording front between the worker and the fake model API. */
-async function startRecordedStack(): Promise<Stack> {
-  const env = await createTestEnv();
-  const model = await startFakeAnthropic();
-  upstream = await recordingFront(model.url);
-  const api = await startTestApi(env.apiConfig());
-  const worker = createClaudeWorker({
-    config: env.workerConfig(),
-    logger: createLogger('worker', 'silent'),
-    env: { PATH: process.env.PATH, ANTHROPIC_BASE_URL: upstream.url, ANTHROPIC_API_KEY: DEPLOYMENT_KEY },
+function startRecordedStack(): Promise<Stack> {
+  return startStack({
+    cli: 'real',
+    tenantName: 'recorded',
+    modelFront: async (url) => (upstream = await recordingFront(url)),
   });
-  await worker.ready;
-  const tenant = await api.createTenant('recorded');
-  return {
-    env,
-    api,
-    worker,
-    model,
-    tenant,
-    async close() {
-      await worker.close(1000);
-      await api.close();
-      await upstream.close();
-      await model.close();
-      await env.cleanup();
-    },
-  };
 }
 
 beforeAll(async () => {

@@ -20,6 +20,8 @@ export interface StackOptions {
   /** Extra worker configuration. */
   worker?: Record<string, string>;
   tenantName?: string;
+  /** Something put between the worker and the fake model API (real CLI only): the worker's ANTHROPIC_BASE_URL is its url. */
+  modelFront?: (modelUrl: string) => Promise<{ url: string; close(): Promise<void> }>;
 }
 
 export interface Stack {
@@ -35,11 +37,12 @@ export interface Stack {
 export async function startStack(options: StackOptions): Promise<Stack> {
   const env = await createTestEnv();
   const model = options.cli === 'real' ? await startFakeAnthropic() : null;
+  const front = model && options.modelFront ? await options.modelFront(model.url) : null;
   const api = await startTestApi(env.apiConfig(options.api));
   const worker = createClaudeWorker({
     config: env.workerConfig({ ...(options.cli === 'fake' ? { CLAUDE_BIN: FAKE_CLAUDE } : {}), ...options.worker }),
     logger: createLogger('worker', 'silent'),
-    env: model ? { PATH: process.env.PATH, ANTHROPIC_BASE_URL: model.url, ANTHROPIC_API_KEY: 'sk-ant-test-deployment' } : { PATH: process.env.PATH },
+    env: model ? { PATH: process.env.PATH, ANTHROPIC_BASE_URL: front?.url ?? model.url, ANTHROPIC_API_KEY: 'sk-ant-test-deployment' } : { PATH: process.env.PATH },
   });
   await worker.ready;
   const tenant = await api.createTenant(options.tenantName ?? 'tenant');
@@ -52,6 +55,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     async close() {
       await worker.close(1000);
       await api.close();
+      await front?.close();
       await model?.close();
       await env.cleanup();
     },
