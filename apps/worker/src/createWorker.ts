@@ -23,16 +23,16 @@ import {
   type Logger,
   type WorkerConfig,
 } from '@claude-queue/shared';
-import { createSpawnRunner } from './claude/spawnRunner.js';
+import { createSpawnRunner } from './cli/spawnRunner.js';
 import { startBoardSync } from './boardSync.js';
 import { Dispatcher } from './dispatcher.js';
 import { createReadinessCheck, startHealthServer, UNSANDBOXED_WARNING, type HealthServer } from './healthServer.js';
 import { createWorkerMetrics, instrumentRunner, instrumentSpawns, observeClaudeWorker, type WorkerMetrics } from './metrics.js';
 import { Janitor } from './janitor.js';
-import type { ClaudeRunner } from './claude/runner.js';
-import { JobFailedError } from './queues/claude/jobFailedError.js';
-import { ABORT_REASONS, createClaudeProcessor } from './queues/claude/processor.js';
-import { startWebhookDelivery } from './queues/webhooks/startWebhookDelivery.js';
+import type { ClaudeRunner } from './cli/runner.js';
+import { RetryLaterError } from './jobs/retryLaterError.js';
+import { ABORT_REASONS, createClaudeProcessor } from './jobs/jobProcessor.js';
+import { startWebhookDelivery } from './webhooks/startWebhookDelivery.js';
 import { createSandbox } from './sandbox/createSandbox.js';
 import { createPoolRunner } from './pool/poolRunner.js';
 import { WarmPool } from './pool/warmPool.js';
@@ -164,7 +164,7 @@ export function createClaudeWorker(options: ClaudeWorkerOptions): ClaudeWorker {
     maxStalledCount: config.WORKER_MAX_STALLED_COUNT,
     settings: {
       // The processor decided the delay by error class and wrote it to the record.
-      backoffStrategy: (_attemptsMade, _type, err) => (err instanceof JobFailedError ? err.retryDelayMs : config.JOB_BACKOFF_MS),
+      backoffStrategy: (_attemptsMade, _type, err) => (err instanceof RetryLaterError ? err.retryDelayMs : config.JOB_BACKOFF_MS),
     },
   });
   worker.on('error', (err) => logger.error({ err: { message: err.message } }, 'worker error'));
@@ -179,7 +179,7 @@ export function createClaudeWorker(options: ClaudeWorkerOptions): ClaudeWorker {
   // Failures the processor did not record itself (an unexpected error on the last
   // attempt) still end the job record.
   worker.on('failed', (job, err) => {
-    if (!job?.id || err instanceof JobFailedError) return;
+    if (!job?.id || err instanceof RetryLaterError) return;
     const final = err.name === 'UnrecoverableError' || job.attemptsMade >= (job.opts.attempts ?? 1);
     if (!final) return;
     // BullMQ fails a job that stalled too often on the next worker that takes it.
@@ -229,7 +229,7 @@ export function createClaudeWorker(options: ClaudeWorkerOptions): ClaudeWorker {
     if (channel === keys.dispatchChannel()) return dispatcher.poke();
     if (worker.cancelJob(message, ABORT_REASONS.canceled)) logger.info({ job_id: message }, 'cancel requested');
   });
-  // Webhook delivery has its own connections, queue and Worker (queues/webhooks).
+  // Webhook delivery has its own connections, queue and Worker (webhooks/).
   const webhooks = startWebhookDelivery({ config, logger, onOutcome: (outcome) => metrics.webhookDeliveries.inc({ outcome }) });
   // METRICS_PORT: /metrics, /healthz and /readyz for Prometheus and orchestrators.
   let stopping = false;

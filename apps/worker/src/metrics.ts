@@ -22,10 +22,10 @@ import {
   type Logger,
   type MetricsRegistry,
 } from '@claude-queue/shared';
-import { classifyOutcome, type Classified } from './claude/classifyOutcome.js';
-import type { ClaudeRunner, ClaudeRunOutcome } from './claude/runner.js';
+import { classifyOutcome, type Classified } from './cli/classifyOutcome.js';
+import type { ClaudeRunner, ClaudeRunOutcome } from './cli/runner.js';
 import type { WarmPoolMetrics } from './pool/warmPool.js';
-import { JobFailedError } from './queues/claude/jobFailedError.js';
+import { RetryLaterError } from './jobs/retryLaterError.js';
 
 /**
  * How a CLI run ended, before what it meant (the `code`):
@@ -226,7 +226,7 @@ export function instrumentRunner(runner: ClaudeRunner, metrics: WorkerMetrics): 
 const seconds = (ms: number) => Math.max(0, ms) / 1000;
 
 /**
- * Observes every attempt the BullMQ worker ends: a retry (JobFailedError) counts in
+ * Observes every attempt the BullMQ worker ends: a retry (RetryLaterError) counts in
  * claude_job_retries_total; then the job record, read once, gives the first attempt's
  * wait and, for a final status, the last attempt's duration.
  */
@@ -253,7 +253,7 @@ export function observeClaudeWorker(worker: Worker<JobPayload>, jobs: JobStore, 
   });
   worker.on('failed', (job, err) => {
     if (!job?.id) return;
-    if (err instanceof JobFailedError) metrics.retries.inc({ code: err.jobError.code });
+    if (err instanceof RetryLaterError) metrics.retries.inc({ code: err.jobError.code });
     observeSafely(job.id);
   });
 }

@@ -16,7 +16,7 @@ import {
   type DeliveryAttempt,
 } from '@claude-queue/shared';
 import { createClaudeWorker, type ClaudeWorker } from '../src/createWorker.js';
-import { sendWebhook } from '../src/queues/webhooks/sendWebhook.js';
+import { sendWebhook } from '../src/webhooks/sendWebhook.js';
 import { createTestEnv, waitFor, type TestEnv } from '../../../test/support/env.js';
 import { startTestApi, type TestApi } from '../../../test/support/apiServer.js';
 import { submitJob } from '../../../test/support/jobs.js';

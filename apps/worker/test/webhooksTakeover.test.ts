@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createLogger } from '@claude-queue/shared';
 import { createClaudeWorker, type ClaudeWorker } from '../src/createWorker.js';
-import { WEBHOOK_CONSUMER_GROUP } from '../src/queues/webhooks/eventConsumer.js';
+import { WEBHOOK_CONSUMER_GROUP } from '../src/webhooks/eventConsumer.js';
 import { createTestEnv, waitFor, type TestEnv } from '../../../test/support/env.js';
 import { startTestApi, type TestApi } from '../../../test/support/apiServer.js';
 

@@ -2,8 +2,8 @@
 import { Webhook } from 'standardwebhooks';
 import { describe, expect, it } from 'vitest';
 import { generateWebhookSecret, signWebhook, webhookSigningKey, type JobRecord } from '@claude-queue/shared';
-import { parseRetryAfter, webhookRetryDelayMs } from '../src/queues/webhooks/retrySchedule.js';
-import { buildWebhookBody } from '../src/queues/webhooks/webhookBody.js';
+import { parseRetryAfter, webhookRetryDelayMs } from '../src/webhooks/retrySchedule.js';
+import { buildWebhookBody } from '../src/webhooks/webhookBody.js';
 
 describe('signWebhook', () => {
   it('makes secrets of 32 random bytes that standardwebhooks verifies, one signature per key', () => {

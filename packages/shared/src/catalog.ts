@@ -6,7 +6,7 @@ import type { DefaultJobOptions } from 'bullmq';
 
 /** The backoff type whose delay the worker's `backoffStrategy` computes per error class. */
 export const CLASSIFIED_BACKOFF = 'classified';
-/** The backoff type of webhook deliveries: WEBHOOK_RETRY_SCHEDULE_MS and Retry-After (apps/worker/src/queues/webhooks). */
+/** The backoff type of webhook deliveries: WEBHOOK_RETRY_SCHEDULE_MS and Retry-After (apps/worker/src/webhooks). */
 export const WEBHOOK_BACKOFF = 'webhook-schedule';
 
 export interface QueueSpec {
@@ -28,7 +28,7 @@ export const catalog = {
       removeOnComplete: { age: 24 * 3600, count: 10_000 },
       removeOnFail: { age: 7 * 24 * 3600, count: 10_000 },
       // Attempts come from JOB_ATTEMPTS at enqueue; the delay before each retry is
-      // decided by the worker from the error's class (apps/worker/src/queues/claude/retryPolicy.ts).
+      // decided by the worker from the error's class (apps/worker/src/jobs/retryPolicy.ts).
       attempts: 1,
       backoff: { type: CLASSIFIED_BACKOFF },
     },

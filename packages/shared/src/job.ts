@@ -5,7 +5,7 @@ export const JOB_STATUSES = ['queued', 'running', 'succeeded', 'failed', 'cancel
 export type JobStatus = (typeof JOB_STATUSES)[number];
 export const FINAL_STATUSES: readonly JobStatus[] = ['succeeded', 'failed', 'canceled'];
 
-/** Stable error codes of a failed job (apps/worker/src/claude/classifyFailure.ts decides them). */
+/** Stable error codes of a failed job (apps/worker/src/cli/classifyOutcome.ts decides them). */
 export const JOB_ERROR_CODES = [
   'auth_failed',
   'rate_limited',

@@ -1,6 +1,6 @@
 /**
  * The body of `POST /v1/jobs`, validated before anything is enqueued. Every field
- * maps to one CLI flag in the worker (apps/worker/src/claude/buildArgs.ts).
+ * maps to one CLI flag in the worker (apps/worker/src/cli/buildArgs.ts).
  */
 import { z } from 'zod';
 import { PERMISSION_MODES, type PermissionMode } from './config.js';
@@ -148,7 +148,7 @@ export function createJobRequestSchema(limits: JobRequestLimits) {
     timeout_ms: z.number().int().min(1000).max(limits.timeoutMaxMs).optional(),
     /** Stream the answer token by token to GET /v1/jobs/{id}/events (`--include-partial-messages`). */
     stream: z.boolean().optional(),
-    /** Where to deliver this job's events (apps/worker/src/queues/webhooks); default: the tenant's. */
+    /** Where to deliver this job's events (apps/worker/src/webhooks); default: the tenant's. */
     webhook_url: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).max(2048).optional(),
     /** Which events to deliver (default: the three final ones). */
     webhook_events: z.array(z.enum(['job.started', 'job.succeeded', 'job.failed', 'job.canceled'])).min(1).max(4).optional(),

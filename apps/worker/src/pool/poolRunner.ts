@@ -3,8 +3,8 @@
  * pooled process; a job that continues one (`--resume`) runs cold, in its conversation's
  * folder, as with WARM_POOL=off.
  */
-import { withStreamInput } from '../claude/buildArgs.js';
-import type { ClaudeRunner } from '../claude/runner.js';
+import { withStreamInput } from '../cli/buildArgs.js';
+import type { ClaudeRunner } from '../cli/runner.js';
 import type { WarmPool } from './warmPool.js';
 
 export function createPoolRunner(pool: WarmPool, cold: ClaudeRunner): ClaudeRunner {

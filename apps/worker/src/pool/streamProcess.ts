@@ -10,8 +10,8 @@
  */
 import { StringDecoder } from 'node:string_decoder';
 import { execa, type ResultPromise } from 'execa';
-import type { ClaudeCliResult, ClaudeRunOutcome } from '../claude/runner.js';
-import { createStreamParser } from '../claude/streamParser.js';
+import type { ClaudeCliResult, ClaudeRunOutcome } from '../cli/runner.js';
+import { createStreamParser } from '../cli/streamParser.js';
 import type { SandboxedCommand } from '../sandbox/sandbox.js';
 import { processTree, type TreeProcess } from './processTree.js';
 

@@ -26,7 +26,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { mkdir, readdir, rename, rm, stat, utimes } from 'node:fs/promises';
 import path from 'node:path';
 import { conversationPaths, type ConversationPaths, type HostRule, type Logger } from '@claude-queue/shared';
-import type { ClaudeRunOutcome } from '../claude/runner.js';
+import type { ClaudeRunOutcome } from '../cli/runner.js';
 import type { Sandbox } from '../sandbox/sandbox.js';
 import { StreamProcess, type RetireReason } from './streamProcess.js';
 

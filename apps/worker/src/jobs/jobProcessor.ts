@@ -2,7 +2,7 @@
  * The claude queue's processor: one job, one CLI run. It prepares the run (workspace,
  * flags, environment), hands it to the runner, and writes what came of it to the job
  * record. What it throws steers BullMQ: `UnrecoverableError` for what a retry can't
- * fix, `DelayedError` after `moveToDelayed` for "not now", `JobFailedError` for what a
+ * fix, `DelayedError` after `moveToDelayed` for "not now", `RetryLaterError` for what a
  * retry may fix (with the delay the record announces).
  *
  * The job record and the request hold the prompt: log ids only.
@@ -24,12 +24,12 @@ import {
   type TenantStore,
   type WorkerConfig,
 } from '@claude-queue/shared';
-import { buildClaudeArgs } from '../../claude/buildArgs.js';
-import { applyTenantCredentials, buildChildEnv } from '../../claude/childEnv.js';
-import { classifyOutcome } from '../../claude/classifyOutcome.js';
-import type { ClaudeRunner } from '../../claude/runner.js';
-import { jobHostRules } from '../../sandbox/sandbox.js';
-import { JobFailedError } from './jobFailedError.js';
+import { buildClaudeArgs } from '../cli/buildArgs.js';
+import { applyTenantCredentials, buildChildEnv } from '../cli/childEnv.js';
+import { classifyOutcome } from '../cli/classifyOutcome.js';
+import type { ClaudeRunner } from '../cli/runner.js';
+import { jobHostRules } from '../sandbox/sandbox.js';
+import { RetryLaterError } from './retryLaterError.js';
 import { retryDelayMs } from './retryPolicy.js';
 
 export interface ClaudeProcessorDeps {
@@ -204,7 +204,7 @@ export function createClaudeProcessor(deps: ClaudeProcessorDeps) {
             attempt_history: history,
           });
           log.info({ code: error.code, delay_ms: delayMs }, 'will retry');
-          throw new JobFailedError(error, delayMs);
+          throw new RetryLaterError(error, delayMs);
         }
         throw await finishFailed(record, error, history);
       }

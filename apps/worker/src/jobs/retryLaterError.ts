@@ -1,12 +1,13 @@
 import type { JobError } from '@claude-queue/shared';
 
 /**
- * A run that failed in a way a retry may fix. BullMQ retries it after `retryDelayMs`
+ * A run that failed in a way a retry may fix (the retryable error; a final failure is
+ * BullMQ's UnrecoverableError). BullMQ retries it after `retryDelayMs`
  * (the worker's backoffStrategy reads it), so the delay the job record announces in
  * `next_attempt_at` is the one BullMQ keeps.
  */
-export class JobFailedError extends Error {
-  override readonly name = 'JobFailedError';
+export class RetryLaterError extends Error {
+  override readonly name = 'RetryLaterError';
   constructor(
     readonly jobError: JobError,
     readonly retryDelayMs: number,

@@ -27,7 +27,7 @@ import {
 } from '@claude-queue/shared';
 import { DeliveryFailedError } from './deliveryFailedError.js';
 import { EventConsumer } from './eventConsumer.js';
-import { createWebhookProcessor, type WebhookProcessorOptions } from './processor.js';
+import { createWebhookProcessor, type WebhookProcessorOptions } from './deliveryProcessor.js';
 import { webhookRetryDelayMs } from './retrySchedule.js';
 
 export interface WebhookDeliveryOptions {
