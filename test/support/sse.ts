@@ -1,4 +1,9 @@
-/** A small Server-Sent Events client for tests: fetch, then parse events as they arrive. */
+/**
+ * A Server-Sent Events client for tests: fetch, then read events as they arrive, parsed
+ * by the client package's parser (the one `cq` and `ClaudeQueueClient.events` use) and
+ * their data read as JSON.
+ */
+import { parseSse, type SseMessage } from '@claude-queue/client';
 
 export interface SseEvent {
   id?: string;
@@ -18,53 +23,30 @@ export interface SseStream {
 export async function openSse(url: string, headers: Record<string, string>): Promise<SseStream> {
   const controller = new AbortController();
   const res = await fetch(url, { headers: { accept: 'text/event-stream', ...headers }, signal: controller.signal });
-  const reader = res.body!.getReader();
-  const decoder = new TextDecoder();
-  let buffer = '';
-  const queue: SseEvent[] = [];
-  let ended = false;
-
-  const parseBlocks = () => {
-    let sep = buffer.indexOf('\n\n');
-    while (sep >= 0) {
-      const block = buffer.slice(0, sep);
-      buffer = buffer.slice(sep + 2);
-      const ev: Partial<SseEvent> & { dataLines: string[] } = { dataLines: [] };
-      for (const line of block.split('\n')) {
-        if (line.startsWith(':')) continue;
-        const [field, ...rest] = line.split(':');
-        const value = rest.join(':').replace(/^ /, '');
-        if (field === 'id') ev.id = value;
-        if (field === 'event') ev.event = value;
-        if (field === 'data') ev.dataLines.push(value);
-      }
-      if (ev.event || ev.dataLines.length) {
-        queue.push({ id: ev.id, event: ev.event ?? 'message', data: JSON.parse(ev.dataLines.join('\n') || 'null') });
-      }
-      sep = buffer.indexOf('\n\n');
-    }
-  };
+  const messages = parseSse(res.body!)[Symbol.asyncIterator]();
+  // A read that outlived a timeout is still the next event: the following call takes it.
+  let pending: Promise<IteratorResult<SseMessage>> | null = null;
 
   return {
     status: res.status,
     headers: res.headers,
     async next(timeoutMs = 20_000) {
-      const deadline = Date.now() + timeoutMs;
-      while (queue.length === 0) {
-        if (ended) return null;
-        if (Date.now() > deadline) throw new Error('no SSE event in time');
-        const read = await Promise.race([
-          reader.read(),
-          new Promise<null>((r) => setTimeout(() => r(null), Math.max(1, deadline - Date.now()))),
-        ]);
-        if (read === null) continue;
-        if (read.done) ended = true;
-        else buffer += decoder.decode(read.value, { stream: true });
-        parseBlocks();
-      }
-      return queue.shift()!;
+      pending ??= messages.next();
+      let timer: NodeJS.Timeout | undefined;
+      const read = await Promise.race([
+        pending,
+        new Promise<null>((r) => {
+          timer = setTimeout(() => r(null), timeoutMs);
+        }),
+      ]).finally(() => clearTimeout(timer));
+      if (read === null) throw new Error('no SSE event in time');
+      pending = null;
+      if (read.done) return null;
+      const m = read.value;
+      return { id: m.id ?? undefined, event: m.event, data: JSON.parse(m.data || 'null') };
     },
     close() {
+      pending?.catch(() => {});
       controller.abort();
     },
   };

@@ -15,9 +15,9 @@ import { healthRouter } from './routes/health.js';
 import { jobsRouter } from './routes/jobs.js';
 import { usageRouter } from './routes/usage.js';
 import { docsRouter } from './openapi/docsRouter.js';
+import { REQUEST_ID } from './requestId.js';
 
 const PROBE_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
-const REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/;
 
 export function createApp(ctx: ApiContext): Express {
   const app = express();

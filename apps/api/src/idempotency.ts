@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import type { Keys } from '@claude-queue/shared';
+import { luaScript, runScript, type Keys } from '@claude-queue/shared';
 
 export type IdempotencyClaim =
   /** First use of the key: create the job, then `complete` (or `abandon` on failure). */
@@ -18,26 +18,37 @@ export type IdempotencyClaim =
   /** The key was used with a different request. */
   | { kind: 'mismatch' };
 
+/** A valid `Idempotency-Key`: printable ASCII, as the IETF Idempotency-Key draft's examples; 255 is plenty for a uuid or a hash. */
+export const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
+
 /** A claim that is never completed (the API died mid-request) frees the key after this. */
 const PENDING_TTL_SECONDS = 60;
 
-const CLAIM = `
-local v = redis.call('get', KEYS[1])
+const CLAIM = luaScript('idempotency_claim', {
+  keys: ['record'],
+  args: ['fingerprint', 'pending_ttl_seconds'],
+  body: `
+local v = redis.call('get', record)
 if not v then
-  redis.call('set', KEYS[1], cjson.encode({ state = 'pending', fp = ARGV[1] }), 'EX', ARGV[2])
+  redis.call('set', record, cjson.encode({ state = 'pending', fp = fingerprint }), 'EX', pending_ttl_seconds)
   return { 'new' }
 end
 local d = cjson.decode(v)
-if d.fp ~= ARGV[1] then return { 'mismatch' } end
+if d.fp ~= fingerprint then return { 'mismatch' } end
 if d.state == 'pending' then return { 'in_progress' } end
 return { 'replay', d.job_id }
-`;
+`,
+});
 
-const ABANDON = `
-local v = redis.call('get', KEYS[1])
-if v and cjson.decode(v).state == 'pending' then return redis.call('del', KEYS[1]) end
+const ABANDON = luaScript('idempotency_abandon', {
+  keys: ['record'],
+  args: [],
+  body: `
+local v = redis.call('get', record)
+if v and cjson.decode(v).state == 'pending' then return redis.call('del', record) end
 return 0
-`;
+`,
+});
 
 /** The same JSON value gives the same string whatever its objects' key order. */
 export function canonicalJson(value: unknown): string {
@@ -63,7 +74,12 @@ export class IdempotencyStore {
   async claim(tenantId: string, idempotencyKey: string, request: unknown): Promise<IdempotencyClaim> {
     const key = this.keys.idempotency(tenantId, sha256(idempotencyKey));
     const fingerprint = sha256(canonicalJson(request));
-    const [kind, jobId] = (await this.redis.eval(CLAIM, 1, key, fingerprint, PENDING_TTL_SECONDS)) as [string, string?];
+    const [kind, jobId] = await runScript<'record', 'fingerprint' | 'pending_ttl_seconds', [string, string?]>(
+      this.redis,
+      CLAIM,
+      { record: key },
+      { fingerprint, pending_ttl_seconds: PENDING_TTL_SECONDS },
+    );
     if (kind === 'replay') return { kind, jobId: jobId! };
     if (kind === 'in_progress' || kind === 'mismatch') return { kind };
     return {
@@ -72,7 +88,7 @@ export class IdempotencyStore {
         await this.redis.set(key, JSON.stringify({ state: 'done', fp: fingerprint, job_id: id }), 'EX', this.ttlSeconds);
       },
       abandon: async () => {
-        await this.redis.eval(ABANDON, 1, key);
+        await runScript(this.redis, ABANDON, { record: key }, {});
       },
     };
   }

@@ -17,6 +17,7 @@ export * from './secrets.js';
 export * from './scheduler/scheduler.js';
 export * from './jobEvents.js';
 export * from './metrics/index.js';
+export * from './http/bearer.js';
 export * from './net/ssrf.js';
 export * from './net/blockedAddressError.js';
 export * from './webhooks/signature.js';

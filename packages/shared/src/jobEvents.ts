@@ -32,7 +32,10 @@ export interface JobEvent {
   data: unknown;
 }
 
-export type ServiceEventType = 'job.started' | 'job.succeeded' | 'job.failed' | 'job.canceled';
+/** The service-wide events, which webhooks deliver. */
+export const SERVICE_EVENT_TYPES = ['job.started', 'job.succeeded', 'job.failed', 'job.canceled'] as const;
+
+export type ServiceEventType = (typeof SERVICE_EVENT_TYPES)[number];
 
 export interface ServiceEvent {
   id: string;
@@ -78,7 +81,10 @@ export function fieldsOf(flat: string[]): Record<string, string> {
   return out;
 }
 
+/** A job event's id (a Redis stream id, `ms-seq`), as a client sends it back in Last-Event-ID. */
+export const EVENT_ID = /^\d{1,20}-\d{1,20}$/;
+
 /** A valid stream id to resume after (Last-Event-ID), or null. */
 export function parseEventId(value: string | undefined): string | null {
-  return value && /^\d{1,20}-\d{1,20}$/.test(value) ? value : null;
+  return value && EVENT_ID.test(value) ? value : null;
 }

@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { PERMISSION_MODES, type PermissionMode } from './config.js';
+import { SERVICE_EVENT_TYPES } from './jobEvents.js';
 import { blockedAddressReason, ipLiteralOf } from './net/ssrf.js';
 
 export interface JobRequestLimits {
@@ -52,6 +53,13 @@ const jsonBytes = (value: unknown) => Buffer.byteLength(JSON.stringify(value), '
 
 export const METADATA_MAX_BYTES = 4096;
 
+/** `json_schema` and `mcp_config`: at most this much as JSON. */
+export const JSON_OPTION_MAX_BYTES = 64 * 1024;
+
+/** `priority`: among a tenant's waiting jobs, HIGHEST runs first (default: DEFAULT_PRIORITY, scheduler.ts). */
+export const HIGHEST_PRIORITY = 1;
+export const LOWEST_PRIORITY = 100;
+
 const stringMap = z.record(z.string().max(256), z.string().max(8192).refine(noNul, 'must not contain a NUL character'));
 
 /**
@@ -80,7 +88,7 @@ function mcpConfigSchema(limits: JobRequestLimits) {
     .strictObject({ mcpServers: z.record(z.string().min(1).max(200), z.record(z.string(), z.unknown())) }, {
       error: 'must be an object of the form {"mcpServers": {...}}',
     })
-    .refine((c) => jsonBytes(c) <= 64 * 1024, 'must be at most 64 KiB')
+    .refine((c) => jsonBytes(c) <= JSON_OPTION_MAX_BYTES, `must be at most ${JSON_OPTION_MAX_BYTES / 1024} KiB`)
     .superRefine((config, ctx) => {
       for (const [name, server] of Object.entries(config.mcpServers)) {
         const at = ['mcpServers', name];
@@ -142,7 +150,7 @@ export function createJobRequestSchema(limits: JobRequestLimits) {
     mcp_config: mcpConfigSchema(limits).optional(),
     json_schema: z
       .record(z.string(), z.unknown(), { error: 'must be a JSON Schema object' })
-      .refine((s) => jsonBytes(s) <= 64 * 1024, 'must be at most 64 KiB')
+      .refine((s) => jsonBytes(s) <= JSON_OPTION_MAX_BYTES, `must be at most ${JSON_OPTION_MAX_BYTES / 1024} KiB`)
       .optional(),
     session_id: z.uuid({ error: 'must be a uuid' }).optional(),
     timeout_ms: z.number().int().min(1000).max(limits.timeoutMaxMs).optional(),
@@ -151,9 +159,9 @@ export function createJobRequestSchema(limits: JobRequestLimits) {
     /** Where to deliver this job's events (apps/worker/src/webhooks); default: the tenant's. */
     webhook_url: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).max(2048).optional(),
     /** Which events to deliver (default: the three final ones). */
-    webhook_events: z.array(z.enum(['job.started', 'job.succeeded', 'job.failed', 'job.canceled'])).min(1).max(4).optional(),
+    webhook_events: z.array(z.enum(SERVICE_EVENT_TYPES)).min(1).max(SERVICE_EVENT_TYPES.length).optional(),
     /** Order among this tenant's own waiting jobs: 1 runs first, 100 last (default: 50). Never ahead of another tenant's share. */
-    priority: z.number().int().min(1).max(100).optional(),
+    priority: z.number().int().min(HIGHEST_PRIORITY).max(LOWEST_PRIORITY).optional(),
     /** Retry a run that hit `timeout_ms` (default: false: a run that timed out once likely will again). */
     retry_on_timeout: z.boolean().optional(),
     metadata: z

@@ -6,6 +6,7 @@
  */
 import type { Redis } from 'ioredis';
 import type { Keys } from './keys.js';
+import { luaScript, runScript } from './redisScript.js';
 
 export interface SessionRecord {
   session_id: string;
@@ -67,20 +68,28 @@ export class SessionStore {
     // lost the job) takes the lock over, and the earlier run's release then finds it
     // is no longer its own.
     const owner = `${jobId}:${runId}`;
-    const ok = await this.redis.eval(TAKE_LOCK, 1, key, owner, `${jobId}:`, ttlMs);
+    const ok = await runScript(this.redis, TAKE_LOCK, { lock: key }, { owner, job_prefix: `${jobId}:`, ttl_ms: ttlMs });
     if (ok !== 1) return null;
     return async () => {
-      await this.redis.eval(RELEASE_IF_OWNER, 1, key, owner);
+      await runScript(this.redis, RELEASE_IF_OWNER, { lock: key }, { owner });
     };
   }
 }
 
-/** Takes the lock if free or held by another run of the same job (ARGV[2]: its prefix). */
-const TAKE_LOCK = `
-local held = redis.call('get', KEYS[1])
-if held and held ~= ARGV[1] and string.sub(held, 1, #ARGV[2]) ~= ARGV[2] then return 0 end
-redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[3])
+/** Takes the lock if free or held by another run of the same job (one whose owner starts with `job_prefix`). */
+const TAKE_LOCK = luaScript('session_take_lock', {
+  keys: ['lock'],
+  args: ['owner', 'job_prefix', 'ttl_ms'],
+  body: `
+local held = redis.call('get', lock)
+if held and held ~= owner and string.sub(held, 1, #job_prefix) ~= job_prefix then return 0 end
+redis.call('set', lock, owner, 'PX', ttl_ms)
 return 1
-`;
+`,
+});
 
-const RELEASE_IF_OWNER = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`;
+const RELEASE_IF_OWNER = luaScript('session_release_if_owner', {
+  keys: ['lock'],
+  args: ['owner'],
+  body: `if redis.call('get', lock) == owner then return redis.call('del', lock) else return 0 end`,
+});

@@ -18,6 +18,7 @@ import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Keys } from './keys.js';
 import type { TenantLimits } from './limits.js';
+import { luaScript, runScript } from './redisScript.js';
 import { decryptSecret, encryptSecret, SecretsError, type SecretsKey } from './secrets.js';
 import { newWebhookSecret, WEBHOOK_SECRETS_FIELD } from './webhooks/webhookSecrets.js';
 
@@ -124,13 +125,21 @@ interface StoredKey {
   hash: string;
 }
 
-/** Sets ARGV pairs and deletes the fields named in ARGV[1] (comma-separated) only if the tenant exists. */
-const UPDATE = `
-if redis.call('exists', KEYS[1]) == 0 then return 0 end
-for i = 2, #ARGV, 2 do redis.call('hset', KEYS[1], ARGV[i], ARGV[i + 1]) end
-for field in string.gmatch(ARGV[1], '[^,]+') do redis.call('hdel', KEYS[1], field) end
+/**
+ * Sets the field/value pairs passed as the rest of the call and deletes the fields named
+ * in `remove_fields` (comma-separated), only if the tenant exists.
+ */
+const UPDATE = luaScript('tenant_update', {
+  keys: ['tenant'],
+  args: ['remove_fields'],
+  body: `
+if redis.call('exists', tenant) == 0 then return 0 end
+-- The rest of the call, ARGV[#args + i] (after the 1 named argument): field, value, field, value, ...
+for i = 1, #ARGV - 1, 2 do redis.call('hset', tenant, ARGV[1 + i], ARGV[1 + i + 1]) end
+for field in string.gmatch(remove_fields, '[^,]+') do redis.call('hdel', tenant, field) end
 return 1
-`;
+`,
+});
 
 export class TenantStore {
   constructor(
@@ -199,7 +208,7 @@ export class TenantStore {
     }
     if (update.webhook_url === null) remove.push('webhook_url');
     else if (update.webhook_url !== undefined) set.webhook_url = update.webhook_url;
-    const ok = await this.redis.eval(UPDATE, 1, this.keys.tenant(id), remove.join(','), ...Object.entries(set).flat());
+    const ok = await runScript(this.redis, UPDATE, { tenant: this.keys.tenant(id) }, { remove_fields: remove.join(',') }, Object.entries(set).flat());
     if (ok !== 1) return false;
     // After the hash: an update of a tenant that does not exist must not leave a set behind.
     const disabled = this.keys.webhookDisabledUrls(id);

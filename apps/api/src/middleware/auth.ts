@@ -1,6 +1,5 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type { RequestHandler } from 'express';
-import type { Tenant, TenantStore } from '@claude-queue/shared';
+import { bearerMatches, bearerToken, type Tenant, type TenantStore } from '@claude-queue/shared';
 import { HttpProblem } from '../problem.js';
 
 declare module 'express-serve-static-core' {
@@ -12,11 +11,6 @@ declare module 'express-serve-static-core' {
   }
 }
 
-function bearer(header: string | undefined): string | null {
-  const m = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '');
-  return m ? m[1]! : null;
-}
-
 const unauthorized = () =>
   new HttpProblem(401, 'unauthorized', 'missing or invalid API key', { headers: { 'WWW-Authenticate': 'Bearer' } });
 
@@ -26,7 +20,7 @@ const unauthorized = () =>
  */
 export function requireTenant(tenants: TenantStore): RequestHandler {
   return async (req, _res, next) => {
-    const key = bearer(req.headers.authorization);
+    const key = bearerToken(req.headers.authorization);
     const found = key ? await tenants.authenticate(key) : null;
     if (!found) throw unauthorized();
     req.tenant = found.tenant;
@@ -35,14 +29,11 @@ export function requireTenant(tenants: TenantStore): RequestHandler {
   };
 }
 
-const digest = (s: string) => createHash('sha256').update(s).digest();
-
 /** The deployment's ADMIN_TOKEN, for /v1/admin… (compared in constant time). */
 export function requireAdmin(adminToken: string): RequestHandler {
-  const expected = digest(adminToken);
+  const authorized = bearerMatches(adminToken);
   return (req, _res, next) => {
-    const key = bearer(req.headers.authorization);
-    if (!key || !timingSafeEqual(digest(key), expected)) throw unauthorized();
+    if (!authorized(req.headers.authorization)) throw unauthorized();
     next();
   };
 }

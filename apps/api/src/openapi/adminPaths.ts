@@ -1,5 +1,6 @@
 /** The operator's routes: /v1/admin/tenants… (ADMIN_TOKEN). */
-import { usageQuery, usageQueryDescriptions } from './jobsPaths.js';
+import { usageQuery } from '../routes/usage.js';
+import { usageQueryDescriptions } from './jobsPaths.js';
 import { jsonResponse, parameterRef, schemaRef, type Endpoint } from './operations.js';
 import { queryParameters } from './queryParameters.js';
 

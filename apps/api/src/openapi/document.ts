@@ -8,9 +8,20 @@
 import { createRequire } from 'node:module';
 import type { OpenAPIV3_1 } from 'openapi-types';
 import { z } from 'zod';
-import { METADATA_MAX_BYTES, type ApiConfig } from '@claude-queue/shared';
+import {
+  DEFAULT_PRIORITY,
+  DEFAULT_WEBHOOK_EVENTS,
+  EVENT_ID,
+  HIGHEST_PRIORITY,
+  JSON_OPTION_MAX_BYTES,
+  LOWEST_PRIORITY,
+  METADATA_MAX_BYTES,
+  type ApiConfig,
+} from '@claude-queue/shared';
 import type { ApiContext } from '../context.js';
-import { MAX_WAIT_SECONDS } from '../prefer.js';
+import { IDEMPOTENCY_KEY } from '../idempotency.js';
+import { MAX_WAIT_SECONDS, PREFER_WAIT_PATTERN } from '../prefer.js';
+import { REQUEST_ID } from '../requestId.js';
 import { createTenantBody, updateTenantBody } from '../routes/adminTenants.js';
 import { adminEndpoints } from './adminPaths.js';
 import { jobsEndpoints } from './jobsPaths.js';
@@ -74,7 +85,7 @@ function componentSchemas(ctx: Pick<ApiContext, 'config' | 'jobRequestSchema'>):
     Job: job,
     JobList: z.object({
       data: z.array(job).meta({ description: 'Newest first' }),
-      next_cursor: z.uuid().nullable().meta({ description: 'Pass as `cursor` for the next page; null on the last' }),
+      next_cursor: schemas.uuid.nullable().meta({ description: 'Pass as `cursor` for the next page; null on the last' }),
     }),
     JobError: schemas.jobErrorSchema,
     JobResult: schemas.jobResultSchema,
@@ -126,13 +137,13 @@ function describeJobRequest(schema: OpenAPIV3_1.SchemaObject, config: ApiConfig)
     disallowed_tools: '`--disallowed-tools`; no entry may start with `-`.',
     permission_mode: '`--permission-mode`: one of the modes this deployment allows (`ALLOWED_PERMISSION_MODES`).',
     mcp_config: '`--mcp-config` with `--strict-mcp-config`: `{"mcpServers": {…}}`.',
-    json_schema: '`--json-schema`: the result’s `structured_output` is JSON matching it. At most 64 KiB as JSON.',
+    json_schema: `\`--json-schema\`: the result’s \`structured_output\` is JSON matching it. At most ${JSON_OPTION_MAX_BYTES / 1024} KiB as JSON.`,
     session_id: 'Continue the conversation of an earlier result’s `session_id` of this tenant (`--resume`, in that session’s workspace).',
     timeout_ms: `Timeout of one attempt, in ms, up to ${config.JOB_TIMEOUT_MAX_MS} (\`JOB_TIMEOUT_MAX_MS\`; default: the worker's \`JOB_TIMEOUT_MS\`).`,
     stream: 'Stream the answer token by token as `text` events of `GET /v1/jobs/{id}/events` (default: false).',
     webhook_url: 'Where to POST this job’s events, signed (Standard Webhooks); default: the tenant’s `webhook_url`.',
-    webhook_events: 'Which events to deliver (default: `job.succeeded`, `job.failed`, `job.canceled`).',
-    priority: 'Order among this tenant’s own waiting jobs: 1 runs first, 100 last (default: 50). Never ahead of another tenant’s share.',
+    webhook_events: `Which events to deliver (default: ${DEFAULT_WEBHOOK_EVENTS.map((e) => `\`${e}\``).join(', ')}).`,
+    priority: `Order among this tenant’s own waiting jobs: ${HIGHEST_PRIORITY} runs first, ${LOWEST_PRIORITY} last (default: ${DEFAULT_PRIORITY}). Never ahead of another tenant’s share.`,
     retry_on_timeout: 'Retry an attempt that timed out (default: false: a run that timed out once likely will again).',
     metadata: `Not passed to the CLI; echoed back on the job. At most ${METADATA_MAX_BYTES} bytes as JSON.`,
   };
@@ -142,42 +153,49 @@ function describeJobRequest(schema: OpenAPIV3_1.SchemaObject, config: ApiConfig)
   }
 }
 
+/** A zod schema as a parameter's schema (no `$schema`: it is not a document of its own). */
+function parameterSchema(schema: z.ZodType): object {
+  const { $schema: _schema, ...rest } = z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' });
+  return rest;
+}
+
 function parameters(): Record<string, OpenAPIV3_1.ParameterObject> {
   const p = (parameter: OpenAPIV3_1.ParameterObject & { schema: object }) => parameter;
+  const eventId = () => ({ type: 'string' as const, pattern: EVENT_ID.source });
   return {
-    JobId: p({ name: 'id', in: 'path', required: true, description: 'The job id', schema: { type: 'string', format: 'uuid' } }),
+    JobId: p({ name: 'id', in: 'path', required: true, description: 'The job id', schema: parameterSchema(schemas.uuid) }),
     TenantId: p({ name: 'id', in: 'path', required: true, description: 'The tenant id', schema: { type: 'string' } }),
     KeyId: p({ name: 'keyId', in: 'path', required: true, description: 'The API key’s id (not the key)', schema: { type: 'string' } }),
     Prefer: p({
       name: 'Prefer',
       in: 'header',
       description: `RFC 7240 \`wait=N\`: wait up to N seconds (at most ${MAX_WAIT_SECONDS}) for the job to end before answering; the answer carries \`Preference-Applied: wait=N\`.`,
-      schema: { type: 'string', pattern: '^.*wait\\s*=\\s*"?\\d+"?.*$', examples: ['wait=30'] } as object,
+      schema: { type: 'string', pattern: PREFER_WAIT_PATTERN, examples: ['wait=30'] } as object,
     }),
     IdempotencyKey: p({
       name: 'Idempotency-Key',
       in: 'header',
       description:
         'Makes the submit safe to repeat: per tenant, for `IDEMPOTENCY_TTL_HOURS`, the same key with the same body (key order in objects aside) answers `200` with the original job and `Idempotent-Replayed: true`; with another body `422 idempotency_key_reused`; while the first is in progress `409 idempotency_key_in_progress`.',
-      schema: { type: 'string', pattern: '^[\\x21-\\x7e]{1,255}$' },
+      schema: { type: 'string', pattern: IDEMPOTENCY_KEY.source },
     }),
     LastEventId: p({
       name: 'Last-Event-ID',
       in: 'header',
       description: 'Resume after this event id (a browser’s EventSource sends it by itself when it reconnects)',
-      schema: { type: 'string', pattern: '^\\d{1,20}-\\d{1,20}$' },
+      schema: eventId(),
     }),
     LastEventIdQuery: p({
       name: 'last_event_id',
       in: 'query',
       description: '`Last-Event-ID` for clients that cannot set headers; the header wins',
-      schema: { type: 'string', pattern: '^\\d{1,20}-\\d{1,20}$' },
+      schema: eventId(),
     }),
     XRequestId: p({
       name: 'X-Request-Id',
       in: 'header',
       description: 'Echoed in the answer and logged with the request (otherwise one is generated)',
-      schema: { type: 'string', pattern: '^[A-Za-z0-9._-]{1,128}$' },
+      schema: { type: 'string', pattern: REQUEST_ID.source },
     }),
   };
 }

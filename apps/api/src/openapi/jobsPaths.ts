@@ -1,21 +1,12 @@
 /** The tenant's routes: /v1/jobs… (jobs, their events and webhook deliveries) and /v1/usage. */
-import { z } from 'zod';
-import { JOB_STATUSES } from '@claude-queue/shared';
+import { jobListQuery } from '../jobListQuery.js';
 import { HEARTBEAT_MS } from '../routes/jobEvents.js';
+import { DEFAULT_RANGE_DAYS, MAX_RANGE_DAYS, usageQuery } from '../routes/usage.js';
 import { jsonResponse, parameterRef, schemaRef, type Endpoint } from './operations.js';
 import { queryParameters } from './queryParameters.js';
 
-/** GET /v1/jobs's query, as routes/jobs.ts parses it (openapi.test.ts checks its bounds against the API). */
-const jobListQuery = z.strictObject({
-  status: z.enum(JOB_STATUSES).optional(),
-  limit: z.number().int().min(1).max(100).default(20),
-  cursor: z.uuid().optional(),
-});
-
-/** The `from`/`to` of usage, as routes/usage.ts parses them. */
-export const usageQuery = z.strictObject({ from: z.iso.date().optional(), to: z.iso.date().optional() });
 export const usageQueryDescriptions = {
-  from: 'First UTC day, `YYYY-MM-DD` (default: 29 days before `to`); at most 366 days before `to`',
+  from: `First UTC day, \`YYYY-MM-DD\` (default: ${DEFAULT_RANGE_DAYS - 1} days before \`to\`); at most ${MAX_RANGE_DAYS} days before \`to\``,
   to: 'Last UTC day, included (default: today)',
 };
 
@@ -197,7 +188,7 @@ export function jobsEndpoints(): Endpoint[] {
       auth: 'tenant',
       tag: 'Usage',
       summary: "The tenant's usage per UTC day",
-      description: 'Finished jobs, cost and tokens per UTC day; default the last 30 days, at most 366. Days without finished jobs are left out.',
+      description: `Finished jobs, cost and tokens per UTC day; default the last ${DEFAULT_RANGE_DAYS} days, at most ${MAX_RANGE_DAYS}. Days without finished jobs are left out.`,
       parameters: queryParameters(usageQuery, usageQueryDescriptions),
       responses: { '200': jsonResponse('Usage', schemaRef('Usage')) },
       errors: ['invalid_request'],

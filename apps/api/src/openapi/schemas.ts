@@ -10,10 +10,11 @@
  * when an answer gains a member.
  */
 import { z } from 'zod';
-import { JOB_ERROR_CODES, JOB_STATUSES, tenantLimitsSchema, type createJobRequestSchema } from '@claude-queue/shared';
+import { JOB_ERROR_CODES, JOB_STATUSES, SERVICE_EVENT_TYPES, tenantLimitsSchema, type createJobRequestSchema } from '@claude-queue/shared';
 
 const timestamp = z.iso.datetime().meta({ description: 'UTC, ISO 8601 with milliseconds', examples: ['2025-01-31T12:00:00.000Z'] });
-const uuid = z.uuid();
+/** Ids of jobs (UUIDv7), tenants and API keys, as the routes check them (`z.uuid()`). */
+export const uuid = z.uuid();
 
 export const jobErrorSchema = z
   .object({
@@ -151,7 +152,7 @@ export const usageSchema = z
 export const deliveryAttemptSchema = z
   .object({
     id: z.string().meta({ description: 'The delivery id, sent as `webhook-id`: the same for every attempt at one event' }),
-    type: z.enum(['job.started', 'job.succeeded', 'job.failed', 'job.canceled']),
+    type: z.enum(SERVICE_EVENT_TYPES),
     url: z.string(),
     attempt: z.number().int(),
     at: timestamp,

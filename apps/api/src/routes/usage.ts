@@ -11,8 +11,8 @@ import { HttpProblem } from '../problem.js';
 
 const DAY_MS = 86_400_000;
 /** A leap year, both ends included. */
-const MAX_RANGE_DAYS = 366;
-const DEFAULT_RANGE_DAYS = 30;
+export const MAX_RANGE_DAYS = 366;
+export const DEFAULT_RANGE_DAYS = 30;
 
 const day = z
   .string()
@@ -20,9 +20,11 @@ const day = z
   .refine((s) => {
     const t = Date.parse(`${s}T00:00:00Z`);
     return !Number.isNaN(t) && new Date(t).toISOString().startsWith(s);
-  }, 'is not a calendar date');
+  }, 'is not a calendar date')
+  .meta({ format: 'date' });
 
-const usageQuery = z.strictObject({ from: day.optional(), to: day.optional() });
+/** The `from`/`to` of usage (also what the OpenAPI document shows). */
+export const usageQuery = z.strictObject({ from: day.optional(), to: day.optional() });
 
 export interface UsageTotals {
   jobs: { succeeded: number; failed: number; canceled: number };
@@ -37,7 +39,7 @@ export interface UsageReport {
   totals: UsageTotals;
 }
 
-/** The range a query asks for: default the last 30 days up to today (UTC), at most 366 days. */
+/** The range a query asks for: default the last DEFAULT_RANGE_DAYS up to today (UTC), at most MAX_RANGE_DAYS. */
 export function parseUsageRange(query: unknown, now = new Date()): { from: string; to: string } {
   const q = usageQuery.parse(query);
   const to = q.to ?? now.toISOString().slice(0, 10);

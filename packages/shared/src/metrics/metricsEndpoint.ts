@@ -3,22 +3,15 @@
  * METRICS_TOKEN checked as a Bearer token (in constant time), then the registry's
  * Prometheus text.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Registry } from 'prom-client';
-
-const digest = (s: string) => createHash('sha256').update(s).digest();
+import { bearerMatches } from '../http/bearer.js';
 
 /**
  * A check of the Authorization header against METRICS_TOKEN; with no token configured
  * every request passes (the endpoint is then as open as the port it listens on).
  */
 export function createMetricsAuth(token: string | undefined): (authorization: string | undefined) => boolean {
-  if (!token) return () => true;
-  const expected = digest(token);
-  return (authorization) => {
-    const m = /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? '');
-    return m !== null && timingSafeEqual(digest(m[1]!), expected);
-  };
+  return token ? bearerMatches(token) : () => true;
 }
 
 export interface RenderedMetrics {

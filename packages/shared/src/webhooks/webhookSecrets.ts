@@ -12,6 +12,7 @@
  */
 import type { Redis } from 'ioredis';
 import type { Keys } from '../keys.js';
+import { luaScript, runScript } from '../redisScript.js';
 import { decryptSecret, encryptSecret, SecretsError, type SecretsKey } from '../secrets.js';
 import { generateWebhookSecret, WEBHOOK_SECRET_PREFIX, webhookSigningKey } from './signature.js';
 
@@ -42,16 +43,19 @@ export function newWebhookSecret(tenantId: string, secretsKey: SecretsKey | null
 }
 
 /**
- * ARGV: 1 the new entry (JSON), 2 now (ms), 3 overlap (ms). Returns the previous
- * secrets' expiry (ms) or -1 when there were none; 0 when the tenant does not exist.
- * One script, so two rotations at once can't lose a secret.
+ * Puts `entry` (JSON) first and gives the older secrets `now_ms + overlap_ms` as expiry.
+ * Returns the previous secrets' expiry (ms) or -1 when there were none; 0 when the
+ * tenant does not exist. One script, so two rotations at once can't lose a secret.
  */
-const ROTATE = `
-if redis.call('exists', KEYS[1]) == 0 then return 0 end
-local now = tonumber(ARGV[2])
-local until_ms = now + tonumber(ARGV[3])
-local current = redis.call('hget', KEYS[1], '${WEBHOOK_SECRETS_FIELD}')
-local kept = { cjson.decode(ARGV[1]) }
+const ROTATE = luaScript('webhook_secret_rotate', {
+  keys: ['tenant'],
+  args: ['entry', 'now_ms', 'overlap_ms'],
+  body: `
+if redis.call('exists', tenant) == 0 then return 0 end
+local now = tonumber(now_ms)
+local until_ms = now + tonumber(overlap_ms)
+local current = redis.call('hget', tenant, '${WEBHOOK_SECRETS_FIELD}')
+local kept = { cjson.decode(entry) }
 local latest = -1
 if current then
   for _, s in ipairs(cjson.decode(current)) do
@@ -62,9 +66,10 @@ if current then
     end
   end
 end
-redis.call('hset', KEYS[1], '${WEBHOOK_SECRETS_FIELD}', cjson.encode(kept))
+redis.call('hset', tenant, '${WEBHOOK_SECRETS_FIELD}', cjson.encode(kept))
 return latest
-`;
+`,
+});
 
 export class WebhookSecrets {
   constructor(
@@ -76,7 +81,9 @@ export class WebhookSecrets {
   /** A new current secret, the old ones signing beside it for `overlapMs`; null if there is no such tenant. */
   async rotate(tenantId: string, overlapMs: number, now = Date.now()): Promise<RotatedWebhookSecret | null> {
     const { secret, stored } = newWebhookSecret(tenantId, this.secretsKey, now);
-    const latest = Number(await this.redis.eval(ROTATE, 1, this.keys.tenant(tenantId), JSON.stringify(stored), now, overlapMs));
+    const latest = Number(
+      await runScript(this.redis, ROTATE, { tenant: this.keys.tenant(tenantId) }, { entry: JSON.stringify(stored), now_ms: now, overlap_ms: overlapMs }),
+    );
     if (latest === 0) return null;
     return { webhook_secret: secret, previous_expires_at: latest > 0 ? new Date(latest).toISOString() : null };
   }
