@@ -15,6 +15,7 @@ import {
   retentionSeconds,
   sessionTtlSeconds,
   JobEventLog,
+  JobLife,
   JobStore,
   secretsKeyFromConfig,
   Scheduler,
@@ -41,6 +42,8 @@ export interface ApiContext {
   queue: ClaudeQueue;
   tenants: TenantStore;
   jobs: JobStore;
+  /** Every change of a job's status: submit, cancel, reopen… (jobLife/jobLife.ts). */
+  life: JobLife;
   sessions: SessionStore;
   idempotency: IdempotencyStore;
   scheduler: Scheduler;
@@ -85,7 +88,8 @@ export function createApiContext(config: ApiConfig, logger: Logger): ApiContext 
     keys,
     queue,
     tenants: new TenantStore(redis, keys),
-    jobs: new JobStore(redis, keys, retentionSeconds(config)),
+    jobs: new JobStore(redis, keys),
+    life: new JobLife(redis, keys, scheduler, { retentionSeconds: retentionSeconds(config), queue }),
     sessions: new SessionStore(redis, keys, sessionTtlSeconds(config)),
     idempotency: new IdempotencyStore(redis, keys, config.IDEMPOTENCY_TTL_HOURS * 3600),
     scheduler,

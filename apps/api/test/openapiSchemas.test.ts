@@ -10,6 +10,7 @@ import { z } from 'zod';
 import { waitForRedis, type JobResult, type JobView } from '@claude-queue/shared';
 import { ADMIN_TOKEN, createTestEnv, type TestEnv } from '../../../test/support/env.js';
 import { startTestApi, type TestApi } from '../../../test/support/apiServer.js';
+import { startJob } from '../../../test/support/jobMoves.js';
 import { openSse, type SseEvent } from '../../../test/support/sse.js';
 import * as schemas from '../src/openapi/schemas.js';
 
@@ -114,15 +115,13 @@ describe('jobs', () => {
       usage: { input_tokens: 3, output_tokens: 4 },
       structured_output: null,
     };
-    await api.ctx.jobs.transition(job.id, ['queued'], 'running', { started_at: at, attempts: 1 });
-    await api.ctx.jobs.transition(job.id, ['running'], 'queued', {
-      next_attempt_at: at,
-      error: { code: 'overloaded', message: 'overloaded', retryable: true },
-      attempt_history: [{ attempt: 1, code: 'overloaded', message: 'overloaded', at }],
-    });
-    await api.ctx.jobs.transition(job.id, ['queued'], 'running', { started_at: at, attempts: 2, next_attempt_at: null, error: null });
+    const ref = { id: job.id, tenantId: tenant.id };
+    await startJob(api.ctx, job.id);
+    const overloaded = { code: 'overloaded', message: 'overloaded', retryable: true } as const;
+    await api.ctx.life.retryLater(ref, overloaded, 0, [{ attempt: 1, code: 'overloaded', message: 'overloaded', at }]);
+    await startJob(api.ctx, job.id);
     await api.ctx.events.appendText(job.id, 'do');
-    await api.ctx.jobs.transition(job.id, ['running'], 'succeeded', { finished_at: at, result });
+    await api.ctx.life.succeed(ref, result);
 
     const read = await api.request('GET', `/v1/jobs/${job.id}`, { key: tenant.api_key });
     expect(read.body).toMatchObject({ status: 'succeeded', result, attempt_history: [expect.anything()] });

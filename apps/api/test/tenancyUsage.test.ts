@@ -5,9 +5,10 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { JobResult } from '@claude-queue/shared';
+import { JobLife, type JobResult } from '@claude-queue/shared';
 import { ADMIN_TOKEN, createTestEnv, type TestEnv } from '../../../test/support/env.js';
 import { startTestApi, type TestApi } from '../../../test/support/apiServer.js';
+import { startJob } from '../../../test/support/jobMoves.js';
 import { submitJob } from '../../../test/support/jobs.js';
 import { expectProblem } from './expectProblem.js';
 
@@ -31,12 +32,12 @@ function result(cost: number, usage: Record<string, number>): JobResult {
 /** Submits a job for A and ends it as a worker would, on the given day. */
 async function finishJob(status: 'succeeded' | 'failed', day: string, jobResult: JobResult | null): Promise<void> {
   const job = await submitJob(api, tenantA.api_key, { prompt: `${status} on ${day}` });
-  const ok = await api.ctx.jobs.transition(job.id, ['queued', 'running'], status, {
-    finished_at: `${day}T12:00:00.000Z`,
-    result: jobResult,
-    ...(status === 'failed' ? { error: { code: 'cli_error', message: 'failed', retryable: false } } : {}),
-  });
-  expect(ok).toBe(true);
+  await startJob(api.ctx, job.id);
+  // The same moves a worker makes, stamped on that day.
+  const life = new JobLife(api.ctx.redis, api.ctx.keys, api.ctx.scheduler, { retentionSeconds: 3600, queue: api.ctx.queue, clock: () => Date.parse(`${day}T12:00:00.000Z`) });
+  const ref = { id: job.id, tenantId: tenantA.id };
+  if (status === 'succeeded') await life.succeed(ref, jobResult!);
+  else await life.fail(ref, { code: 'cli_error', message: 'failed', retryable: false }, undefined, jobResult ?? undefined);
 }
 
 beforeAll(async () => {

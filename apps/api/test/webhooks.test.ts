@@ -7,9 +7,10 @@
 import { randomBytes } from 'node:crypto';
 import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { catalog, webhookSigningKey } from '@claude-queue/shared';
+import { catalog, webhookSigningKey, type JobResult } from '@claude-queue/shared';
 import { ADMIN_TOKEN, createTestEnv, type TestEnv } from '../../../test/support/env.js';
 import { startTestApi, type TestApi } from '../../../test/support/apiServer.js';
+import { startJob } from '../../../test/support/jobMoves.js';
 import { submitJob } from '../../../test/support/jobs.js';
 import { expectProblem } from './expectProblem.js';
 
@@ -148,12 +149,12 @@ describe('/v1/jobs/{id}/deliveries', () => {
     const t = await api.createTenant('redeliver');
     const job = await submitJob(api, t.api_key, { prompt: 'secret prompt', webhook_url: 'https://8.8.8.8/hook', webhook_events: ['job.started', 'job.failed'] });
     // No worker here: move the record along as one would.
-    await api.ctx.jobs.transition(job.id, ['queued'], 'running', { started_at: new Date().toISOString(), attempts: 1 });
+    await startJob(api.ctx, job.id);
     const queued = await api.request('POST', `/v1/jobs/${job.id}/deliveries/redeliver`, { key: t.api_key });
     expect(queued.status).toBe(202);
     expect(queued.body).toEqual({ data: [{ id: `${job.id}.job.started.1`, type: 'job.started' }] });
 
-    await api.ctx.jobs.transition(job.id, ['running'], 'succeeded', { finished_at: new Date().toISOString() });
+    await api.ctx.life.succeed({ id: job.id, tenantId: t.id }, { session_id: 's' } as JobResult);
     // job.succeeded is not among the events asked for.
     const res = await api.request('POST', `/v1/jobs/${job.id}/deliveries/redeliver`, { key: t.api_key });
     expect(res.body.data).toEqual([{ id: `${job.id}.job.started.1`, type: 'job.started' }]);

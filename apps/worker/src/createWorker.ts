@@ -4,7 +4,7 @@
  */
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { QueueEvents, Worker } from 'bullmq';
+import { Worker } from 'bullmq';
 import {
   catalog,
   createClaudeQueue,
@@ -14,7 +14,9 @@ import {
   retentionSeconds,
   sessionTtlSeconds,
   JobEventLog,
+  JobLife,
   JobStore,
+  RetryLaterError,
   Scheduler,
   secretsKeyFromConfig,
   SessionStore,
@@ -24,13 +26,11 @@ import {
   type WorkerConfig,
 } from '@claude-queue/shared';
 import { createSpawnRunner } from './cli/spawnRunner.js';
-import { startBoardSync } from './boardSync.js';
 import { Dispatcher } from './dispatcher.js';
 import { createReadinessCheck, startHealthServer, UNSANDBOXED_WARNING, type HealthServer } from './healthServer.js';
 import { createWorkerMetrics, instrumentRunner, instrumentSpawns, observeClaudeWorker, type WorkerMetrics } from './metrics.js';
 import { Janitor } from './janitor.js';
 import type { ClaudeRunner } from './cli/runner.js';
-import { RetryLaterError } from './jobs/retryLaterError.js';
 import { ABORT_REASONS, createClaudeProcessor } from './jobs/jobProcessor.js';
 import { startWebhookDelivery } from './webhooks/startWebhookDelivery.js';
 import { createSandbox } from './sandbox/createSandbox.js';
@@ -77,17 +77,17 @@ export function createClaudeWorker(options: ClaudeWorkerOptions): ClaudeWorker {
   const connection = createRedis(config.REDIS_URL, 'worker');
   const store = createRedis(config.REDIS_URL, 'worker');
   const subscriber = createRedis(config.REDIS_URL, 'worker');
-  const eventsConnection = createRedis(config.REDIS_URL, 'worker');
   // ioredis reconnects by itself; an outage is worth a warning, not a crash.
-  for (const conn of [connection, store, subscriber, eventsConnection]) {
+  for (const conn of [connection, store, subscriber]) {
     conn.on('error', (err: Error) => logger.warn({ err: { message: err.message } }, 'redis connection error'));
   }
-  const jobs = new JobStore(store, keys, retentionSeconds(config));
+  const jobs = new JobStore(store, keys);
   // A crashed worker's slots come free when their leases lapse: twice the job lock,
   // renewed every third of it while the job runs.
   const scheduler = new Scheduler(store, keys, { defaults: defaultTenantLimits(config), leaseMs: 2 * config.WORKER_LOCK_DURATION_MS });
   const producer = createClaudeQueue(store, keys);
   producer.on('error', (err) => logger.warn({ err: { message: err.message } }, 'queue error'));
+  const life = new JobLife(store, keys, scheduler, { retentionSeconds: retentionSeconds(config), queue: producer });
   const metrics = createWorkerMetrics({ concurrency: config.WORKER_CONCURRENCY });
   const claudeBin = resolveClaudeBin(config.CLAUDE_BIN);
   // Every run goes into the sandbox SANDBOX names; a worker that can't set it up won't start.
@@ -120,6 +120,7 @@ export function createClaudeWorker(options: ClaudeWorkerOptions): ClaudeWorker {
   const runner = instrumentRunner(baseRunner, metrics);
   const runJob = createClaudeProcessor({
     jobs,
+    life,
     sessions: new SessionStore(store, keys, sessionTtlSeconds(config)),
     scheduler,
     events: new JobEventLog(store, keys, retentionSeconds(config)),
@@ -145,7 +146,6 @@ export function createClaudeWorker(options: ClaudeWorkerOptions): ClaudeWorker {
   const dispatcher = new Dispatcher({
     scheduler,
     queue: producer,
-    jobs,
     // A worker whose CLI does not run takes no jobs: they would only fail as cli_error.
     freeSlots: () => (readiness.cliUsable() ? config.WORKER_CONCURRENCY - active : 0),
     attempts: config.JOB_ATTEMPTS,
@@ -161,7 +161,9 @@ export function createClaudeWorker(options: ClaudeWorkerOptions): ClaudeWorker {
     // job is then taken by another worker (recovery time: see README, Reliability).
     lockDuration: config.WORKER_LOCK_DURATION_MS,
     stalledInterval: config.WORKER_STALLED_INTERVAL_MS,
-    maxStalledCount: config.WORKER_MAX_STALLED_COUNT,
+    // The processor counts its job's lost workers against WORKER_MAX_STALLED_COUNT and
+    // fails it as worker_lost (JobLife.recoverLost); BullMQ never fails a job for it.
+    maxStalledCount: 1_000_000,
     settings: {
       // The processor decided the delay by error class and wrote it to the record.
       backoffStrategy: (_attemptsMade, _type, err) => (err instanceof RetryLaterError ? err.retryDelayMs : config.JOB_BACKOFF_MS),
@@ -175,42 +177,6 @@ export function createClaudeWorker(options: ClaudeWorkerOptions): ClaudeWorker {
   worker.on('lockRenewalFailed', (jobIds) => {
     for (const id of jobIds) worker.cancelJob(id, ABORT_REASONS.lockLost);
   });
-
-  // Failures the processor did not record itself (an unexpected error on the last
-  // attempt) still end the job record.
-  worker.on('failed', (job, err) => {
-    if (!job?.id || err instanceof RetryLaterError) return;
-    const final = err.name === 'UnrecoverableError' || job.attemptsMade >= (job.opts.attempts ?? 1);
-    if (!final) return;
-    // BullMQ fails a job that stalled too often on the next worker that takes it.
-    const stalledOut = /stalled more than allowable limit/.test(err.message);
-    void jobs
-      .transition(job.id, ['queued', 'running'], 'failed', {
-        finished_at: new Date().toISOString(),
-        error: stalledOut
-          ? { code: 'worker_lost', message: 'the workers running this job stopped too many times', retryable: false }
-          : { code: 'internal_error', message: 'the worker failed to run the job', retryable: false },
-        next_attempt_at: null,
-      })
-      .catch((e: Error) => logger.error({ job_id: job.id, err: { message: e.message } }, 'could not record a failure'));
-  });
-
-  // Jobs whose workers died more often than maxStalledCount are failed by BullMQ's
-  // stalled check, in whichever process runs it: the queue's event stream tells us.
-  const queueEvents = new QueueEvents(catalog.claude.queue, { connection: eventsConnection, prefix: keys.bullPrefix });
-  queueEvents.on('failed', ({ jobId, failedReason }) => {
-    if (!/stalled more than allowable limit/.test(failedReason)) return;
-    void jobs
-      .transition(jobId, ['queued', 'running'], 'failed', {
-        finished_at: new Date().toISOString(),
-        error: { code: 'worker_lost', message: 'the workers running this job stopped too many times', retryable: false },
-        next_attempt_at: null,
-      })
-      .catch((e: Error) => logger.error({ job_id: jobId, err: { message: e.message } }, 'could not record a failure'));
-  });
-  queueEvents.on('error', (err) => logger.warn({ err: { message: err.message } }, 'queue events error'));
-  // Operators' retries and removals in BullMQ itself (Bull Board) reach the job records.
-  const boardSync = startBoardSync({ queue: producer, queueEvents, jobs, scheduler, redis: store, keys, logger });
 
   const janitor = new Janitor({
     redis: store,
@@ -261,7 +227,6 @@ export function createClaudeWorker(options: ClaudeWorkerOptions): ClaudeWorker {
     healthStarted,
     webhooks.ready,
     worker.waitUntilReady(),
-    queueEvents.waitUntilReady(),
     subscriber.subscribe(keys.cancelChannel(), keys.dispatchChannel()),
   ]).then(() => {
     void worker.run().catch((err: Error) => logger.error({ err: { message: err.message } }, 'worker stopped taking jobs'));
@@ -286,10 +251,7 @@ export function createClaudeWorker(options: ClaudeWorkerOptions): ClaudeWorker {
       await closing;
       clearTimeout(deadline);
       await webhooks.close();
-      await boardSync.stop();
-      await queueEvents.close();
       await producer.close();
-      eventsConnection.disconnect();
       subscriber.disconnect();
       connection.disconnect();
       store.disconnect();

@@ -7,13 +7,12 @@
  * It runs when a slot frees up, when the API nudges (a new job), and on a short tick
  * (rate windows and pauses end by the clock).
  */
-import type { ClaudeQueue, JobStore, Logger, Scheduler } from '@claude-queue/shared';
+import type { ClaudeQueue, Logger, Scheduler } from '@claude-queue/shared';
 import { enqueueClaudeJob } from '@claude-queue/shared';
 
 export interface DispatcherOptions {
   scheduler: Scheduler;
   queue: ClaudeQueue;
-  jobs: JobStore;
   /** Slots of this worker free right now. */
   freeSlots: () => number;
   /** Attempts per job (JOB_ATTEMPTS). */
@@ -78,21 +77,15 @@ export class Dispatcher {
 
   /**
    * The scheduler marks a job dispatched before it is in BullMQ; a worker that died in
-   * between leaves it there. Adding it again is safe: a job id BullMQ knows is ignored,
-   * and the processor skips a job whose record is final.
+   * between leaves it there, still queued. Adding it again is safe: BullMQ ignores a job
+   * id it knows.
    */
   private async sweep(): Promise<void> {
-    const { scheduler, queue, jobs, attempts } = this.options;
-    for (const jobId of await scheduler.staleDispatched(this.options.handoffTimeoutMs ?? 30_000)) {
-      const record = await jobs.get(jobId);
-      if (!record || record.status !== 'queued') {
-        await scheduler.forgetDispatched(jobId);
-        continue;
-      }
-      if (!(await queue.getJob(jobId))) {
-        this.options.logger.warn({ job_id: jobId, tenant_id: record.tenant_id }, 'enqueueing a dispatched job again');
-        await enqueueClaudeJob(queue, jobId, { tenantId: record.tenant_id }, { attempts });
-      }
+    const { scheduler, queue, attempts } = this.options;
+    for (const { jobId, tenantId } of await scheduler.lostHandoffs(this.options.handoffTimeoutMs ?? 30_000)) {
+      if (await queue.getJob(jobId)) continue;
+      this.options.logger.warn({ job_id: jobId, tenant_id: tenantId }, 'enqueueing a dispatched job again');
+      await enqueueClaudeJob(queue, jobId, { tenantId }, { attempts });
     }
   }
 }

@@ -6,7 +6,6 @@ export * from './cli/childEnv.js';
 export * from './cli/classifyOutcome.js';
 export * from './cli/parseOutput.js';
 export * from './jobs/jobProcessor.js';
-export * from './jobs/retryLaterError.js';
 export * from './jobs/retryPolicy.js';
 export * from './sandbox/sandbox.js';
 export * from './sandbox/createSandbox.js';

@@ -25,7 +25,7 @@ import {
 import { classifyOutcome, type Classified } from './cli/classifyOutcome.js';
 import type { ClaudeRunner, ClaudeRunOutcome } from './cli/runner.js';
 import type { WarmPoolMetrics } from './pool/warmPool.js';
-import { RetryLaterError } from './jobs/retryLaterError.js';
+import { RetryLaterError } from '@claude-queue/shared';
 
 /**
  * How a CLI run ended, before what it meant (the `code`):

@@ -6,11 +6,12 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { createLogger } from '@claude-queue/shared';
+import { createLogger, type JobResult } from '@claude-queue/shared';
 import { createClaudeWorker, type ClaudeWorker } from '../src/createWorker.js';
 import { WEBHOOK_CONSUMER_GROUP } from '../src/webhooks/eventConsumer.js';
 import { createTestEnv, waitFor, type TestEnv } from '../../../test/support/env.js';
 import { startTestApi, type TestApi } from '../../../test/support/apiServer.js';
+import { startJob } from '../../../test/support/jobMoves.js';
 
 let env: TestEnv;
 let api: TestApi;
@@ -37,14 +38,15 @@ afterAll(async () => {
 });
 
 it("takes over a dead consumer's events after WEBHOOK_CLAIM_IDLE_MS and delivers them", async () => {
-  const { redis, keys, jobs } = api.ctx;
+  const { redis, keys, life } = api.ctx;
   const tenant = await api.createTenant('takeover');
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
-  // A record with no scheduler entry: no worker will run it, its events are made by hand.
+  // No worker runs yet: the job's moves are made by hand.
   const prompt = { prompt: 'x', webhook_url: url };
-  const job = await jobs.create(tenant.id, api.ctx.jobRequestSchema.parse(prompt));
-  await jobs.transition(job.id, ['queued'], 'running', { started_at: new Date().toISOString(), attempts: 1 });
-  await jobs.transition(job.id, ['running'], 'succeeded', { finished_at: new Date().toISOString() });
+  const submitted = await life.submit(tenant.id, api.ctx.jobRequestSchema.parse(prompt));
+  const job = submitted.ok ? submitted.record : expect.unreachable();
+  await startJob(api.ctx, job.id);
+  await life.succeed({ id: job.id, tenantId: tenant.id }, { session_id: 's' } as JobResult);
 
   // A consumer reads both events and dies before acknowledging them.
   await redis.xgroup('CREATE', keys.events(), WEBHOOK_CONSUMER_GROUP, '0', 'MKSTREAM');

@@ -26,7 +26,7 @@ export interface LuaScript<K extends string, A extends string> {
 export interface LuaScriptSpec<K extends string, A extends string> {
   keys: readonly K[];
   args: readonly A[];
-  /** Lua using the keys' and arguments' names; `ARGV[#args + 1]…` hold the `rest` values of a call. */
+  /** Lua using the keys' and arguments' names; `ARGV[rest_start]…` hold the `rest` values of a call. */
   body: string;
   /** Lua defined before the bindings (shared functions). */
   lib?: string;
@@ -41,6 +41,8 @@ export function luaScript<const K extends string, const A extends string>(name: 
   const bindings = [
     ...spec.keys.map((k, i) => `local ${k} = KEYS[${i + 1}]`),
     ...spec.args.map((a, i) => `local ${a} = ARGV[${i + 1}]`),
+    // Where a call's `rest` values begin (field/value pairs, say).
+    `local rest_start = ${spec.args.length + 1}`,
   ].join('\n');
   return { name: `cq_${name}`, keys: spec.keys, args: spec.args, lua: `${spec.lib ?? ''}\n${bindings}\n${spec.body}` };
 }

@@ -12,6 +12,7 @@ import express, { type Express, type RequestHandler } from 'express';
 import { catalog } from '@claude-queue/shared';
 import type { ApiContext } from '../context.js';
 import { boardUsersOf, refuseReadOnlyWrites, requireBoardLogin, type BoardAccess } from './boardAuth.js';
+import { ClaudeQueueAdapter } from './claudeQueueAdapter.js';
 import { createJobRecordHooks, type BoardHooks } from './jobRecordHooks.js';
 import { requireSameOrigin } from './sameOrigin.js';
 
@@ -45,6 +46,7 @@ function createBoard(ctx: ApiContext, access: BoardAccess, hooks?: BoardHooks): 
       allowCompletedRetries: queue.name !== catalog.claude.queue,
       description: DESCRIPTIONS[queue.name] ?? '',
     };
+    if (queue.name === catalog.claude.queue) return new ClaudeQueueAdapter(queue, options, { life: ctx.life, jobs: ctx.jobs, logger: ctx.logger });
     return new BullMQAdapter(queue, options);
   });
   createBullBoard({
@@ -57,15 +59,7 @@ function createBoard(ctx: ApiContext, access: BoardAccess, hooks?: BoardHooks): 
 
 /** The board app; app.ts mounts it at BOARD_PATH, ahead of the API's 404. */
 export function createBoardApp(ctx: ApiContext): Express {
-  const claudeQueue = ctx.boardQueues.find((q) => q.name === catalog.claude.queue)!;
-  const hooks = createJobRecordHooks({
-    queue: claudeQueue,
-    jobs: ctx.jobs,
-    scheduler: ctx.scheduler,
-    redis: ctx.redis,
-    keys: ctx.keys,
-    logger: ctx.logger,
-  });
+  const hooks = createJobRecordHooks({ jobs: ctx.jobs, logger: ctx.logger });
   const app = express();
   app.disable('x-powered-by');
   app.use(requireBoardLogin(boardUsersOf(ctx.config)), requireSameOrigin, refuseReadOnlyWrites, denyFraming);

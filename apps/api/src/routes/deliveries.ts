@@ -16,23 +16,13 @@ import {
   type WebhookDeliveryPayload,
 } from '@claude-queue/shared';
 import type { ApiContext } from '../context.js';
-import { HttpProblem, notFound } from '../problem.js';
-
-const jobIdParam = z.uuid();
+import { findTenantJob } from '../jobs/findJob.js';
+import { HttpProblem } from '../problem.js';
 
 export function deliveriesRouter(ctx: ApiContext): Router {
   const router = Router({ mergeParams: true });
 
-  async function findJob(req: Request): Promise<JobRecord> {
-    const id = jobIdParam.safeParse((req.params as { id?: string }).id);
-    const job = id.success ? await ctx.jobs.getForTenant(id.data, req.tenant!.id) : null;
-    if (job) return job;
-    // As GET /v1/jobs/{id}: a job of this tenant past its retention says so.
-    if (id.success && (await ctx.jobs.wasTenantJob(id.data, req.tenant!.id))) {
-      throw new HttpProblem(404, 'expired', `the job finished more than JOB_RETENTION_HOURS (${ctx.config.JOB_RETENTION_HOURS}) ago and was removed`);
-    }
-    throw notFound('job');
-  }
+  const findJob = (req: Request) => findTenantJob(ctx, req);
 
   router.get('/', async (req, res) => {
     const job = await findJob(req);

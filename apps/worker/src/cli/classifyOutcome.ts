@@ -7,10 +7,11 @@
  * and a few conditions only as text; matching that text happens here and nowhere else.
  */
 import { constants } from 'node:os';
-import type { JobError, JobErrorCode, JobResult } from '@claude-queue/shared';
+import type { JobError, JobErrorCode, JobResult, RunSpend } from '@claude-queue/shared';
 import type { ClaudeRunOutcome } from './runner.js';
 
-export type Classified = { ok: true; result: JobResult } | { ok: false; error: JobError };
+/** A failed run's `spent`: what the CLI reported it cost, when it got as far as a result. */
+export type Classified = { ok: true; result: JobResult } | { ok: false; error: JobError; spent?: RunSpend };
 
 const RETRYABLE: ReadonlySet<JobErrorCode> = new Set([
   'rate_limited',
@@ -20,7 +21,7 @@ const RETRYABLE: ReadonlySet<JobErrorCode> = new Set([
   'timeout',
 ]);
 
-function fail(code: JobErrorCode, message: string): Classified {
+function fail(code: JobErrorCode, message: string): { ok: false; error: JobError } {
   return { ok: false, error: { code, message: message.trim() || code, retryable: RETRYABLE.has(code) } };
 }
 
@@ -59,6 +60,14 @@ export function classifyOutcome(outcome: ClaudeRunOutcome): Classified {
         },
       };
     }
+    const failed = classifyFailedResult(r, message);
+    return { ...failed, spent: { total_cost_usd: r.total_cost_usd ?? 0, usage: r.usage ?? null } };
+  }
+  return classifyWithoutResult(outcome);
+}
+
+function classifyFailedResult(r: NonNullable<ClaudeRunOutcome['result']>, message: string): { ok: false; error: JobError } {
+  {
     if (r.subtype === 'error_max_turns') return fail('max_turns', message || 'the run reached max_turns');
     if (r.subtype === 'error_max_budget_usd') return fail('budget_exceeded', message || 'the run reached max_budget_usd');
     if (r.api_error_status !== null && r.api_error_status !== undefined) {
@@ -70,7 +79,9 @@ export function classifyOutcome(outcome: ClaudeRunOutcome): Classified {
     if (NETWORK.test(message)) return fail('api_error', message);
     return fail('cli_error', message || `the CLI reported an error (${r.subtype})`);
   }
+}
 
+function classifyWithoutResult(outcome: ClaudeRunOutcome): Classified {
   if (SESSION_MISSING.test(outcome.stderrTail)) return fail('session_not_found', lastLine(outcome.stderrTail));
   // Before the signal: a pooled process that printed something else is killed for it.
   if (outcome.unparseable) return fail('cli_error', 'the CLI printed output that is not a result');

@@ -53,7 +53,7 @@ export function startWebhookDelivery({ config, logger: parent, onOutcome }: Webh
   for (const conn of [connection, store, reader]) {
     conn.on('error', (err: Error) => logger.warn({ err: { message: err.message } }, 'redis connection error'));
   }
-  const jobs = new JobStore(store, keys, retentionSeconds(config));
+  const jobs = new JobStore(store, keys);
   const tenants = new TenantStore(store, keys);
   const queue = createWebhookQueue(store, keys);
   queue.on('error', (err) => logger.warn({ err: { message: err.message } }, 'queue error'));

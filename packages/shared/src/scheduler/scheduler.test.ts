@@ -8,8 +8,13 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
 import type {} from '../../../../test/support/env.js';
+import type { Job } from 'bullmq';
+import type { JobPayload, JobResult } from '../job.js';
+import { JobLife } from '../jobLife/jobLife.js';
+import { JobStore } from '../jobStore.js';
 import { createKeys, type Keys } from '../keys.js';
 import type { EffectiveLimits, TenantLimits } from '../limits.js';
+import { createClaudeQueue, type ClaudeQueue } from '../queue.js';
 import { Scheduler } from './scheduler.js';
 
 const UNLIMITED: EffectiveLimits = { rate: null, max_concurrency: null, max_queued: null, requests_per_minute: null, weight: 1 };
@@ -17,21 +22,30 @@ const UNLIMITED: EffectiveLimits = { rate: null, max_concurrency: null, max_queu
 let redis: Redis;
 let keys: Keys;
 let scheduler: Scheduler;
+let life: JobLife;
+let queue: ClaudeQueue;
 /** Every prefix this file used: cleaned at the end, and nothing else. */
 const prefixes: string[] = [];
+/** Job id → the name a test gave it. */
+const names = new Map<string, string>();
+const idOf = (name: string) => [...names].find(([, n]) => n === name)![0];
 
 beforeAll(() => {
   redis = new Redis(inject('redisUrl'));
 });
 
-beforeEach(() => {
+beforeEach(async () => {
   const prefix = `sched${randomBytes(4).toString('hex')}`;
   prefixes.push(prefix);
   keys = createKeys(prefix);
   scheduler = new Scheduler(redis, keys, { defaults: UNLIMITED, leaseMs: 30_000 });
+  await queue?.close();
+  queue = createClaudeQueue(redis, keys);
+  life = new JobLife(redis, keys, scheduler, { retentionSeconds: 3600, queue });
 });
 
 afterAll(async () => {
+  await queue?.close();
   for (const prefix of prefixes) {
     const found = await redis.keys(`${prefix}:*`);
     if (found.length) await redis.del(...found);
@@ -40,15 +54,32 @@ afterAll(async () => {
 });
 
 async function setLimits(tenantId: string, limits: TenantLimits) {
-  await redis.hset(keys.tenant(tenantId), 'limits', JSON.stringify(limits));
+  await redis.hset(keys.tenant(tenantId), 'id', tenantId, 'limits', JSON.stringify(limits));
+}
+
+async function submit(tenantId: string, name: string, priority?: number, lifeOf = life) {
+  await redis.hset(keys.tenant(tenantId), 'id', tenantId);
+  const outcome = await lifeOf.submit(tenantId, { prompt: name, ...(priority ? { priority } : {}) });
+  if (outcome.ok) names.set(outcome.record.id, name);
+  return outcome;
 }
 
 async function submitMany(tenantId: string, n: number, priority?: number) {
-  for (let i = 0; i < n; i++) {
-    const outcome = await scheduler.submit(tenantId, `${tenantId}-${i}`, priority);
-    expect(outcome.accepted).toBe(true);
-  }
+  for (let i = 0; i < n; i++) expect((await submit(tenantId, `${tenantId}-${i}`, priority)).ok).toBe(true);
 }
+
+/** What BullMQ hands the processor: only what a start reads of it (moveToDelayed is BullMQ's "later"). */
+const bullJob = (id: string, tenantId: string) => ({ id, data: { tenantId }, attemptsMade: 0, moveToDelayed: async () => undefined }) as unknown as Job<JobPayload>;
+
+/** Starts a job as a worker would: 0 when it runs, else the ms to wait. */
+async function start(tenantId: string, id: string, now = Date.now()): Promise<number> {
+  const record = await new JobStore(redis, keys).get(id);
+  const outcome = await life.start(bullJob(id, tenantId), undefined, record!, now);
+  if (outcome.kind === 'ended') throw new Error(`job ${id} has ended`);
+  return outcome.kind === 'started' ? 0 : outcome.waitMs;
+}
+
+const succeed = (tenantId: string, id: string) => life.succeed({ id, tenantId }, { session_id: 's' } as JobResult);
 
 /** Dispatches one job at a time and starts it at once, as idle workers would; returns the tenants in order. */
 async function drain(count: number, now = Date.now()): Promise<string[]> {
@@ -56,20 +87,20 @@ async function drain(count: number, now = Date.now()): Promise<string[]> {
   for (let i = 0; i < count; i++) {
     const [next] = await scheduler.dispatch(1, now);
     if (!next) break;
-    expect(await scheduler.acquire(next.tenantId, next.jobId, now)).toBe(0);
-    await scheduler.release(next.tenantId, next.jobId);
+    expect(await start(next.tenantId, next.jobId, now)).toBe(0);
+    await succeed(next.tenantId, next.jobId);
     order.push(next.tenantId);
   }
   return order;
 }
 
 describe('Scheduler', () => {
-  it('builds per-tenant keys in Lua with the same patterns as keys.ts', async () => {
-    await scheduler.submit('ten', 'job-1');
+  it("fills in each tenant's keys from keys.ts's patterns", async () => {
+    await submit('ten', 'job-1');
     const [d] = await scheduler.dispatch(1);
-    expect(d).toEqual({ jobId: 'job-1', tenantId: 'ten' });
-    expect(await redis.zscore(keys.running('ten'), 'job-1')).not.toBeNull();
-    expect(await redis.zscore(keys.dispatched(), 'job-1')).not.toBeNull();
+    expect(d).toEqual({ jobId: idOf('job-1'), tenantId: 'ten' });
+    expect(await redis.zscore(keys.running('ten'), idOf('job-1'))).not.toBeNull();
+    expect(await redis.zscore(keys.dispatched(), idOf('job-1'))).not.toBeNull();
   });
 
   it("interleaves a late tenant's jobs with a big backlog instead of queueing them behind it", async () => {
@@ -99,15 +130,15 @@ describe('Scheduler', () => {
   });
 
   it("orders a tenant's own jobs by priority, without jumping ahead of another tenant's share", async () => {
-    await scheduler.submit('a', 'a-low', 90);
-    await scheduler.submit('a', 'a-high', 1);
-    await scheduler.submit('b', 'b-1');
-    await scheduler.submit('b', 'b-2');
+    await submit('a', 'a-low', 90);
+    await submit('a', 'a-high', 1);
+    await submit('b', 'b-1');
+    await submit('b', 'b-2');
     const jobs: string[] = [];
     for (let i = 0; i < 4; i++) {
       const [d] = await scheduler.dispatch(1);
-      jobs.push(d!.jobId);
-      await scheduler.acquire(d!.tenantId, d!.jobId);
+      jobs.push(names.get(d!.jobId)!);
+      await start(d!.tenantId, d!.jobId);
     }
     expect(jobs).toEqual(['a-high', 'b-1', 'a-low', 'b-2']);
   });
@@ -117,9 +148,9 @@ describe('Scheduler', () => {
     await submitMany('capped', 5);
     expect(await scheduler.dispatch(10)).toHaveLength(2);
     expect(await scheduler.dispatch(10)).toHaveLength(0);
-    await scheduler.acquire('capped', 'capped-0');
-    await scheduler.release('capped', 'capped-0');
-    expect((await scheduler.dispatch(10)).map((d) => d.jobId)).toEqual(['capped-2']);
+    await start('capped', idOf('capped-0'));
+    await succeed('capped', idOf('capped-0'));
+    expect((await scheduler.dispatch(10)).map((d) => names.get(d.jobId))).toEqual(['capped-2']);
   });
 
   it('frees the slot of a job whose worker died once its lease lapses', async () => {
@@ -144,22 +175,26 @@ describe('Scheduler', () => {
 
   it('makes a retry that comes back wait while its tenant is at its limit', async () => {
     await setLimits('capped', { max_concurrency: 1 });
-    await submitMany('capped', 1);
-    const [d] = await scheduler.dispatch(1);
-    expect(await scheduler.acquire('capped', d!.jobId)).toBe(0);
-    // Another job of the tenant, coming back from a retry, finds the slot taken.
-    expect(await scheduler.acquire('capped', 'retrying-job')).toBeGreaterThan(0);
-    await scheduler.release('capped', d!.jobId);
-    expect(await scheduler.acquire('capped', 'retrying-job')).toBe(0);
+    await submitMany('capped', 2);
+    const [first] = await scheduler.dispatch(1);
+    expect(await start('capped', first!.jobId)).toBe(0);
+    // The first fails in a way a retry may fix: its slot frees, the second takes it.
+    await life.retryLater({ id: first!.jobId, tenantId: 'capped' }, { code: 'cli_error', message: 'm', retryable: true }, 1000, []);
+    const [second] = await scheduler.dispatch(1);
+    expect(await start('capped', second!.jobId)).toBe(0);
+    // The retry, coming back, finds the slot taken, then free.
+    expect(await start('capped', first!.jobId)).toBeGreaterThan(0);
+    await succeed('capped', second!.jobId);
+    expect(await start('capped', first!.jobId)).toBe(0);
   });
 
   it('refuses a submit past max_queued, and unlimited (null) overrides a default', async () => {
     await setLimits('small', { max_queued: 2 });
     await submitMany('small', 2);
-    expect(await scheduler.submit('small', 'one-too-many')).toEqual({ accepted: false, queued: 2, maxQueued: 2 });
-    const strict = new Scheduler(redis, keys, { defaults: { ...UNLIMITED, max_queued: 1 } });
+    expect(await submit('small', 'one-too-many')).toEqual({ ok: false, reason: 'queue_full', queued: 2, maxQueued: 2 });
+    const strict = new JobLife(redis, keys, new Scheduler(redis, keys, { defaults: { ...UNLIMITED, max_queued: 1 } }), { retentionSeconds: 3600, queue });
     await setLimits('free', { max_queued: null });
-    for (let i = 0; i < 3; i++) expect((await strict.submit('free', `free-${i}`)).accepted).toBe(true);
+    for (let i = 0; i < 3; i++) expect((await submit('free', `free-${i}`, undefined, strict)).ok).toBe(true);
   });
 
   it('holds a disabled tenant\'s jobs in place until it is enabled again', async () => {
@@ -167,7 +202,9 @@ describe('Scheduler', () => {
     await submitMany('on', 2);
     await redis.hset(keys.tenant('off'), 'disabled', '1');
     expect(await drain(10)).toEqual(['on', 'on']);
-    expect(await scheduler.acquire('off', 'off-retry')).toBeGreaterThan(0);
+    // Nor does one of its retries start, and it takes no new job.
+    expect(await start('off', idOf('off-0'))).toBeGreaterThan(0);
+    expect(await submit('off', 'refused')).toEqual({ ok: false, reason: 'tenant_disabled' });
     await redis.hset(keys.tenant('off'), 'disabled', '0');
     expect(await drain(10)).toEqual(['off', 'off']);
   });
@@ -181,14 +218,14 @@ describe('Scheduler', () => {
     expect(await drain(10, now + 5001)).toEqual(['paused', 'paused', 'paused']);
   });
 
-  it('takes back the start and the slot of a dispatched job withdrawn before it ran (a busy conversation)', async () => {
+  it('takes back the start and the slot of a dispatched job deferred before it ran (a busy conversation)', async () => {
     await setLimits('rated', { rate: { max: 1, per_seconds: 60 }, max_concurrency: 1 });
     await submitMany('rated', 2);
     const [first] = await scheduler.dispatch(1);
     expect(await scheduler.dispatch(1)).toHaveLength(0);
-    await scheduler.withdraw('rated', first!.jobId);
+    await life.defer(bullJob(first!.jobId, 'rated'), undefined, 1000);
     // Neither the rate window nor the slot still counts the job that never started.
-    expect((await scheduler.dispatch(1)).map((d) => d.jobId)).toEqual(['rated-1']);
+    expect((await scheduler.dispatch(1)).map((d) => names.get(d.jobId))).toEqual(['rated-1']);
   });
 
   it('renews a running job\'s lapsed lease, but never one whose job has ended', async () => {
@@ -200,7 +237,7 @@ describe('Scheduler', () => {
     await scheduler.renew('t', 'long-run');
     expect(await scheduler.running('t')).toBe(1);
     await redis.hset(jobKey, 'status', 'succeeded');
-    await scheduler.release('t', 'long-run');
+    await redis.zrem(keys.running('t'), 'long-run');
     await scheduler.renew('t', 'long-run');
     expect(await scheduler.running('t')).toBe(0);
   });

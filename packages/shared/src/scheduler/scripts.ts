@@ -4,11 +4,15 @@
  * step in Redis, so it holds across any number of API and worker processes.
  *
  * Limits: a tenant hash's `limits` field holds its overrides as JSON (limits.ts);
- * the deployment defaults come in as JSON in ARGV. In both, `null` means unlimited.
+ * the deployment defaults come in as JSON in an argument. In both, `null` means unlimited.
+ *
+ * Every script is a `luaScript` (redisScript.ts): registered once, keys and arguments named.
  */
+import { luaScript } from '../redisScript.js';
 
-/** Shared functions, prepended to each script. */
-const LIB = `
+
+/** Scheduling functions shared by the scheduler's and the job life's scripts (jobLife/scripts.ts). */
+export const SCHEDULING_LIB = `
 local function defaults_of(json)
   local d = cjson.decode(json)
   local function v(x) if x == cjson.null then return false end return x end
@@ -61,31 +65,58 @@ local function take_slot(L, running, starts, job, start_member, now, lease)
     redis.call('pexpire', starts, L.rate_per * 1000)
   end
 end
-`;
 
-/**
- * Adds a job to its tenant's intake, unless the tenant's queue quota is full; an
- * accepted job's record stops expiring (JobStore.create gave it a short life until now).
- * KEYS: intake, schedTenants, schedLastVtime, schedVnow, schedSeq, tenant hash, job hash
- * ARGV: job id, tenant id, priority, defaults JSON
- * Returns {1, queued after} or {0, queued, max_queued}.
- */
-export const SUBMIT = `${LIB}
-local L = limits_of(KEYS[6], defaults_of(ARGV[4]))
-local queued = redis.call('zcard', KEYS[1])
-if L.queued and queued >= L.queued then return { 0, queued, L.queued } end
--- Lower priority first, then arrival order (2^32 arrivals per priority before they wrap).
-local seq = redis.call('incr', KEYS[5]) % 4294967296
-redis.call('zadd', KEYS[1], tonumber(ARGV[3]) * 4294967296 + seq, ARGV[1])
-redis.call('persist', KEYS[7])
-if not redis.call('zscore', KEYS[2], ARGV[2]) then
-  -- A tenant joins at the current virtual time, or later if it left with a later one:
-  -- being away earns no credit, and leaving and coming back gains nothing.
-  local vnow = tonumber(redis.call('get', KEYS[4]) or '0')
-  local last = tonumber(redis.call('hget', KEYS[3], ARGV[2]) or '0')
-  redis.call('zadd', KEYS[2], math.max(vnow, last), ARGV[2])
+-- A tenant's key from a keys.ts pattern with the placeholder '{tenant}' (see Scheduler).
+local function tenant_key(pattern, t)
+  local i, j = string.find(pattern, '{tenant}', 1, true)
+  return string.sub(pattern, 1, i - 1) .. t .. string.sub(pattern, j + 1)
 end
-return { 1, queued + 1 }
+
+-- Into the tenant's intake: lower priority first, then arrival order (2^32 arrivals per
+-- priority before they wrap). A tenant joins the fair queue at the current virtual time,
+-- or later if it left with a later one: being away earns no credit, and leaving and
+-- coming back gains nothing.
+local function join_intake(intake, sched_tenants, sched_lastv, sched_vnow, sched_seq, tenant_id, job_id, priority)
+  local seq = redis.call('incr', sched_seq) % 4294967296
+  redis.call('zadd', intake, tonumber(priority) * 4294967296 + seq, job_id)
+  if not redis.call('zscore', sched_tenants, tenant_id) then
+    local vnow = tonumber(redis.call('get', sched_vnow) or '0')
+    local last = tonumber(redis.call('hget', sched_lastv, tenant_id) or '0')
+    redis.call('zadd', sched_tenants, math.max(vnow, last), tenant_id)
+  end
+end
+
+-- Out of the scheduler before it started: intake, run queue, slot, and the start its
+-- dispatch counted in the rate window.
+local function leave_scheduler(intake, dispatched, running, starts, job_id)
+  redis.call('zrem', intake, job_id)
+  redis.call('zrem', dispatched, job_id)
+  redis.call('zrem', running, job_id)
+  redis.call('zrem', starts, job_id .. ':d')
+end
+
+-- A tenant's slot for a starting job: keeps the one a dispatched (or recovered) job holds,
+-- or takes one for a job that comes back from a retry or a hand-back if the tenant's
+-- limits allow. 0 (go) or the ms to wait.
+local function acquire_slot(L, tenant, running, starts, paused, dispatched, job_id, now, lease)
+  local was_dispatched = redis.call('zrem', dispatched, job_id) == 1
+  redis.call('zremrangebyscore', running, '-inf', now)
+  if redis.call('zscore', running, job_id) then
+    redis.call('zadd', running, now + lease, job_id)
+    -- Count the start when it happens, not when it was dispatched.
+    if was_dispatched and L.rate_max then
+      redis.call('zadd', starts, 'XX', now, job_id .. ':d')
+      -- The window's key must outlive its newest entry, not the newest dispatch.
+      redis.call('pexpire', starts, L.rate_per * 1000)
+    end
+    return 0
+  end
+  if redis.call('hget', tenant, 'disabled') == '1' then return 5000 end
+  local wait = wait_ms(L, running, starts, paused, now)
+  if wait > 0 then return wait end
+  take_slot(L, running, starts, job_id, job_id .. ':' .. now, now, lease)
+  return 0
+end
 `;
 
 /**
@@ -102,25 +133,28 @@ return { 1, queued + 1 }
  * `room` caps the jobs dispatched but not yet started (the short run queue in BullMQ),
  * so decisions are made as late as possible, when a worker slot is free.
  *
- * KEYS: schedTenants, schedLastVtime, schedVnow, dispatched
- * ARGV: key prefix, now (ms), room, lease (ms), defaults JSON
  * Returns {job id, tenant id, …}.
  */
-export const DISPATCH = `${LIB}
-local T = ARGV[1] .. ':tenant:'
-local now, lease = tonumber(ARGV[2]), tonumber(ARGV[4])
-local d = defaults_of(ARGV[5])
-local room = tonumber(ARGV[3]) - redis.call('zcard', KEYS[4])
+export const DISPATCH = luaScript('dispatch', {
+  lib: SCHEDULING_LIB,
+  keys: ['sched_tenants', 'sched_lastv', 'sched_vnow', 'dispatched'],
+  args: ['tenant_pattern', 'intake_pattern', 'running_pattern', 'starts_pattern', 'paused_pattern', 'now_ms', 'room_arg', 'lease_ms', 'defaults'],
+  body: `
+local now, lease = tonumber(now_ms), tonumber(lease_ms)
+local d = defaults_of(defaults)
+local room = tonumber(room_arg) - redis.call('zcard', dispatched)
 local out, blocked, limits = {}, {}, {}
 while room > 0 do
   local picked, vt
-  local entries = redis.call('zrange', KEYS[1], 0, -1, 'withscores')
+  local entries = redis.call('zrange', sched_tenants, 0, -1, 'withscores')
   for i = 1, #entries, 2 do
     local t = entries[i]
     if not blocked[t] then
-      limits[t] = limits[t] or limits_of(T .. t, d)
+      local tenant = tenant_key(tenant_pattern, t)
+      limits[t] = limits[t] or limits_of(tenant, d)
       -- A disabled tenant's jobs wait, in place, until it is enabled again.
-      if redis.call('hget', T .. t, 'disabled') ~= '1' and wait_ms(limits[t], T .. t .. ':running', T .. t .. ':starts', T .. t .. ':paused', now) == 0 then
+      if redis.call('hget', tenant, 'disabled') ~= '1'
+        and wait_ms(limits[t], tenant_key(running_pattern, t), tenant_key(starts_pattern, t), tenant_key(paused_pattern, t), now) == 0 then
         picked, vt = t, tonumber(entries[i + 1])
         break
       end
@@ -129,89 +163,71 @@ while room > 0 do
     end
   end
   if not picked then break end
-  local intake = T .. picked .. ':intake'
+  local intake = tenant_key(intake_pattern, picked)
   local job = redis.call('zpopmin', intake)[1]
   if job then
-    take_slot(limits[picked], T .. picked .. ':running', T .. picked .. ':starts', job, job .. ':d', now, lease)
-    redis.call('zadd', KEYS[4], now, job)
+    take_slot(limits[picked], tenant_key(running_pattern, picked), tenant_key(starts_pattern, picked), job, job .. ':d', now, lease)
+    redis.call('zadd', dispatched, now, job)
     out[#out + 1] = job
     out[#out + 1] = picked
     room = room - 1
-    redis.call('set', KEYS[3], tostring(vt))
+    redis.call('set', sched_vnow, tostring(vt))
     vt = vt + 1 / limits[picked].weight
   end
   if job and redis.call('zcard', intake) > 0 then
-    redis.call('zadd', KEYS[1], vt, picked)
+    redis.call('zadd', sched_tenants, vt, picked)
   else
-    redis.call('zrem', KEYS[1], picked)
-    redis.call('hset', KEYS[2], picked, tostring(vt))
+    redis.call('zrem', sched_tenants, picked)
+    redis.call('hset', sched_lastv, picked, tostring(vt))
   end
 end
 return out
-`;
-
-/**
- * At the start of a run: keeps the slot a dispatched (or recovered) job holds, or takes
- * one for a job that comes back from a retry or a hand-back, if the tenant's limits allow.
- * KEYS: running, starts, paused, tenant hash, dispatched
- * ARGV: job id, now (ms), lease (ms), defaults JSON
- * Returns 0 (go) or the ms to wait.
- */
-export const ACQUIRE = `${LIB}
-local job, now, lease = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
-local dispatched = redis.call('zrem', KEYS[5], job) == 1
-redis.call('zremrangebyscore', KEYS[1], '-inf', now)
-local L = limits_of(KEYS[4], defaults_of(ARGV[4]))
-if redis.call('zscore', KEYS[1], job) then
-  redis.call('zadd', KEYS[1], now + lease, job)
-  -- Count the start when it happens, not when it was dispatched.
-  if dispatched and L.rate_max then
-    redis.call('zadd', KEYS[2], 'XX', now, job .. ':d')
-    -- The window's key must outlive its newest entry, not the newest dispatch.
-    redis.call('pexpire', KEYS[2], L.rate_per * 1000)
-  end
-  return 0
-end
-if redis.call('hget', KEYS[4], 'disabled') == '1' then return 5000 end
-local wait = wait_ms(L, KEYS[1], KEYS[2], KEYS[3], now)
-if wait > 0 then return wait end
-take_slot(L, KEYS[1], KEYS[2], job, job .. ':' .. now, now, lease)
-return 0
-`;
-
-/**
- * Takes a job that has not started out of the scheduler (cancel, a conversation busy):
- * out of the intake and the run queue, its slot freed, and the start its dispatch
- * counted taken back.
- * KEYS: intake, dispatched, running, starts
- * ARGV: job id
- */
-export const WITHDRAW = `
-redis.call('zrem', KEYS[1], ARGV[1])
-redis.call('zrem', KEYS[2], ARGV[1])
-redis.call('zrem', KEYS[3], ARGV[1])
-redis.call('zrem', KEYS[4], ARGV[1] .. ':d')
-return 1
-`;
+`,
+});
 
 /**
  * Renews a running job's slot; re-takes it if the lease lapsed while the job still runs
  * (a worker cut off from Redis for a while), never after the job ended.
- * KEYS: running, job hash   ARGV: job id, lease expiry (ms)
  */
-export const RENEW = `
-if redis.call('hget', KEYS[2], 'status') ~= 'running' then return 0 end
-redis.call('zadd', KEYS[1], ARGV[2], ARGV[1])
+export const RENEW = luaScript('renew', {
+  keys: ['running', 'record'],
+  args: ['job_id', 'expires_ms'],
+  body: `
+if redis.call('hget', record, 'status') ~= 'running' then return 0 end
+redis.call('zadd', running, expires_ms, job_id)
 return 1
-`;
+`,
+});
 
-/**
- * Pauses a tenant's starts until a time (ms), never shortening a pause.
- * KEYS: paused   ARGV: until (ms), now (ms)
- */
-export const PAUSE = `
-local until_ms = tonumber(ARGV[1])
-local current = tonumber(redis.call('get', KEYS[1]) or '0')
-if until_ms > current then redis.call('set', KEYS[1], until_ms, 'PX', until_ms - tonumber(ARGV[2])) end
+/** Pauses a tenant's starts until a time (ms), never shortening a pause. */
+export const PAUSE = luaScript('pause', {
+  keys: ['paused'],
+  args: ['until_arg', 'now_ms'],
+  body: `
+local until_ms = tonumber(until_arg)
+local current = tonumber(redis.call('get', paused) or '0')
+if until_ms > current then redis.call('set', paused, until_ms, 'PX', until_ms - tonumber(now_ms)) end
 return 1
-`;
+`,
+});
+
+/** Forgets dispatched jobs older than a cutoff whose record is no longer queued; returns the queued ones (lost hand-offs). */
+export const STALE_DISPATCHED = luaScript('stale_dispatched', {
+  keys: ['dispatched'],
+  args: ['record_pattern', 'cutoff_ms'],
+  body: `
+local lost = {}
+for _, job in ipairs(redis.call('zrangebyscore', dispatched, '-inf', cutoff_ms)) do
+  local i, j = string.find(record_pattern, '{job}', 1, true)
+  local record = string.sub(record_pattern, 1, i - 1) .. job .. string.sub(record_pattern, j + 1)
+  local status = redis.call('hget', record, 'status')
+  if status == 'queued' then
+    lost[#lost + 1] = job
+    lost[#lost + 1] = redis.call('hget', record, 'tenant_id')
+  else
+    redis.call('zrem', dispatched, job)
+  end
+end
+return lost
+`,
+});

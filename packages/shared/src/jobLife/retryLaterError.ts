@@ -1,4 +1,4 @@
-import type { JobError } from '@claude-queue/shared';
+import type { JobError } from '../job.js';
 
 /**
  * A run that failed in a way a retry may fix (the retryable error; a final failure is
@@ -12,6 +12,7 @@ export class RetryLaterError extends Error {
     readonly jobError: JobError,
     readonly retryDelayMs: number,
   ) {
-    super(`${jobError.code}: ${jobError.message}`);
+    // BullMQ's failedReason: the code only, never model output (the record has the message).
+    super(jobError.code);
   }
 }

@@ -1,0 +1,68 @@
+/**
+ * The board's adapter for the claude queue: its retry and remove buttons make moves of
+ * the job's life (JobLife), so the board, the API and the workers can't disagree about
+ * a job. The board's handlers call `job.retry()` and `job.remove()` on the jobs this
+ * adapter hands them (one job, or every job of "Retry all"); here those are:
+ * - retry → `reopen`: a failed job runs again (its record queued, its attempt history
+ *   kept); a job whose record is not failed is left as it is.
+ * - remove → `cancel` by an operator for a job that had not ended (a running one is
+ *   stopped and completes as canceled), then the BullMQ entry goes if it is not held by a
+ *   worker; an ended job's BullMQ entry just goes.
+ * Canceled jobs are named so in the list ("run · canceled"): BullMQ has no such state.
+ */
+import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
+import type { Job, Queue } from 'bullmq';
+import { FINAL_STATUSES, refOf, type JobLife, type JobPayload, type JobStore, type Logger } from '@claude-queue/shared';
+
+type AdapterOptions = ConstructorParameters<typeof BullMQAdapter>[1];
+
+export interface ClaudeQueueAdapterDeps {
+  life: JobLife;
+  jobs: JobStore;
+  logger: Logger;
+}
+
+export class ClaudeQueueAdapter extends BullMQAdapter {
+  constructor(
+    queue: Queue,
+    options: AdapterOptions,
+    private readonly deps: ClaudeQueueAdapterDeps,
+  ) {
+    super(queue, options);
+    this.setFormatter('name', (job: { name?: string; returnvalue?: { status?: string } | null }) =>
+      job.returnvalue?.status === 'canceled' ? `${job.name} · canceled` : (job.name ?? ''),
+    );
+  }
+
+  override async getJob(id: string) {
+    const job = (await super.getJob(id)) as Job<JobPayload> | undefined | null;
+    return job ? this.actingThroughJobLife(job) : undefined;
+  }
+
+  override async getJobs(...args: Parameters<BullMQAdapter['getJobs']>) {
+    const jobs = (await super.getJobs(...args)) as Job<JobPayload>[];
+    return jobs.map((job) => this.actingThroughJobLife(job));
+  }
+
+  /** The job, its retry and remove made moves of its life. */
+  private actingThroughJobLife(job: Job<JobPayload>): Job<JobPayload> {
+    const { life, jobs, logger } = this.deps;
+    const ref = refOf(job);
+    return Object.assign(Object.create(job) as Job<JobPayload>, {
+      async retry(): Promise<void> {
+        const outcome = await life.reopen(ref);
+        if (outcome.moved) logger.info({ job_id: ref.id, tenant_id: ref.tenantId }, 'failed job retried by an operator: queued again');
+      },
+      async remove(): Promise<void> {
+        const record = await jobs.get(ref.id);
+        if (record && !FINAL_STATUSES.includes(record.status)) {
+          const outcome = await life.cancel(ref, 'operator');
+          if (outcome.moved) logger.info({ job_id: ref.id, tenant_id: ref.tenantId }, 'job removed by an operator: canceled');
+        }
+        // A worker holds a running one: it stops the run and completes the job as canceled.
+        const state = await job.getState();
+        if (state !== 'active' && state !== 'unknown') await job.remove();
+      },
+    });
+  }
+}

@@ -1,0 +1,148 @@
+/**
+ * The job life's Lua scripts: each move of a job is one of these, so its record, its
+ * events, its usage and its place in the scheduler change together or not at all.
+ * What each move does is decided by the record's current status and the status it
+ * moves to (the table in moves.ts); `from` lists the statuses the move accepts.
+ *
+ * Record fields arrive as field/value pairs after the named arguments (`rest_start`).
+ */
+import { luaScript } from '../redisScript.js';
+import { SCHEDULING_LIB } from '../scheduler/scripts.js';
+
+/** Usage counters are kept for 400 days: a year of history, and then some. */
+export const USAGE_RETENTION_SECONDS = 400 * 24 * 3600;
+
+const LIFE_LIB = `${SCHEDULING_LIB}
+local function status_in(current, csv)
+  for s in string.gmatch(csv, '[^,]+') do if s == current then return true end end
+  return false
+end
+
+local function set_fields(record, first)
+  for i = first, #ARGV, 2 do redis.call('hset', record, ARGV[i], ARGV[i + 1]) end
+end
+
+-- Every move is announced: appended to the job's stream, and its id on the events channel.
+local function announce(job_events, channel, job_id, status_event, job_cap, retention)
+  redis.call('xadd', job_events, 'MAXLEN', '~', job_cap, '*', 'type', 'status', 'data', status_event)
+  redis.call('expire', job_events, retention)
+  redis.call('publish', channel, job_id)
+end
+
+-- Starts and endings also go to the service-wide stream that webhook delivery reads.
+local function announce_service(events, service_cap, type, record, job_id)
+  redis.call('xadd', events, 'MAXLEN', '~', service_cap, '*', 'type', type, 'job_id', job_id,
+    'tenant_id', redis.call('hget', record, 'tenant_id'), 'attempt', redis.call('hget', record, 'attempts'))
+end
+`;
+
+/**
+ * submit: writes a new job's record and puts it in its tenant's intake, unless the
+ * tenant is gone, disabled or at max_queued. Returns {'queued', queued after},
+ * {'full', queued, max}, {'disabled'} or {'no_tenant'}.
+ */
+export const SUBMIT = luaScript('job_submit', {
+  lib: LIFE_LIB,
+  keys: ['record', 'tenant_jobs', 'job_events', 'tenant', 'intake', 'sched_tenants', 'sched_lastv', 'sched_vnow', 'sched_seq'],
+  args: ['job_id', 'tenant_id', 'priority', 'defaults', 'retention', 'status_event', 'channel', 'job_cap'],
+  body: `
+if redis.call('exists', tenant) == 0 then return { 'no_tenant' } end
+if redis.call('hget', tenant, 'disabled') == '1' then return { 'disabled' } end
+local L = limits_of(tenant, defaults_of(defaults))
+local queued = redis.call('zcard', intake)
+if L.queued and queued >= L.queued then return { 'full', queued, L.queued } end
+set_fields(record, rest_start)
+redis.call('zadd', tenant_jobs, 0, job_id)
+announce(job_events, channel, job_id, status_event, job_cap, retention)
+join_intake(intake, sched_tenants, sched_lastv, sched_vnow, sched_seq, tenant_id, job_id, priority)
+return { 'queued', queued + 1 }
+`,
+});
+
+/**
+ * start: → running, once the tenant's limits allow (acquire_slot). Returns
+ * {'moved', previous status}, {'wait', ms}, {'refused', status} or {'gone'}.
+ */
+export const START = luaScript('job_start', {
+  lib: LIFE_LIB,
+  keys: ['record', 'job_events', 'events', 'tenant', 'running', 'starts', 'paused', 'dispatched'],
+  args: ['job_id', 'from', 'now_ms', 'lease_ms', 'defaults', 'retention', 'status_event', 'channel', 'job_cap', 'service_cap'],
+  body: `
+local current = redis.call('hget', record, 'status')
+if not current then return { 'gone' } end
+if not status_in(current, from) then return { 'refused', current } end
+local L = limits_of(tenant, defaults_of(defaults))
+local wait = acquire_slot(L, tenant, running, starts, paused, dispatched, job_id, tonumber(now_ms), tonumber(lease_ms))
+if wait > 0 then return { 'wait', wait } end
+set_fields(record, rest_start)
+redis.call('hset', record, 'status', 'running')
+announce(job_events, channel, job_id, status_event, job_cap, retention)
+announce_service(events, service_cap, 'job.started', record, job_id)
+return { 'moved', current }
+`,
+});
+
+/**
+ * Every other move. What it does besides setting the fields follows from where the job
+ * is and where it goes (moves.ts has the table):
+ * - out of queued to an ending: it leaves the scheduler (intake, run queue, slot, the
+ *   start its dispatch counted);
+ * - out of running: its slot is freed;
+ * - to an ending: the record's retention starts, the tenant's usage of the day counts
+ *   it, and the service-wide stream announces it;
+ * - what the attempt spent (`usage`), if anything, counts in the same usage of the day;
+ * - failed → queued (reopen): the record keeps no expiry and the job joins the intake.
+ * Returns {'moved', previous status}, {'refused', status} or {'gone'}.
+ */
+export const MOVE = luaScript('job_move', {
+  lib: LIFE_LIB,
+  keys: ['record', 'job_events', 'events', 'usage_day', 'intake', 'dispatched', 'running', 'starts', 'sched_tenants', 'sched_lastv', 'sched_vnow', 'sched_seq'],
+  args: ['job_id', 'from', 'to', 'final', 'usage', 'retention', 'status_event', 'service_event', 'channel', 'job_cap', 'service_cap', 'default_priority'],
+  body: `
+local current = redis.call('hget', record, 'status')
+if not current then return { 'gone' } end
+if not status_in(current, from) then return { 'refused', current } end
+set_fields(record, rest_start)
+redis.call('hset', record, 'status', to)
+if current == 'queued' and final == '1' then
+  leave_scheduler(intake, dispatched, running, starts, job_id)
+elseif current == 'running' then
+  redis.call('zrem', running, job_id)
+end
+if final == '1' then redis.call('expire', record, retention) end
+local counted = false
+for field, n in pairs(cjson.decode(usage)) do
+  if n ~= 0 then
+    redis.call('hincrbyfloat', usage_day, field, n)
+    counted = true
+  end
+end
+if counted then redis.call('expire', usage_day, ${USAGE_RETENTION_SECONDS}) end
+if current == 'failed' and to == 'queued' then
+  redis.call('persist', record)
+  -- A reopened job keeps the priority it was submitted with.
+  local priority = cjson.decode(redis.call('hget', record, 'request') or '{}').priority
+  if type(priority) ~= 'number' then priority = default_priority end
+  join_intake(intake, sched_tenants, sched_lastv, sched_vnow, sched_seq, redis.call('hget', record, 'tenant_id'), job_id, priority)
+end
+announce(job_events, channel, job_id, status_event, job_cap, retention)
+if service_event ~= '' then announce_service(events, service_cap, service_event, record, job_id) end
+return { 'moved', current }
+`,
+});
+
+/**
+ * defer: the job stays queued but gives back what its dispatch took (slot, run-queue
+ * place, counted start), to wait for its conversation. Returns 1, or 0 when it is no
+ * longer queued.
+ */
+export const DEFER = luaScript('job_defer', {
+  lib: LIFE_LIB,
+  keys: ['record', 'intake', 'dispatched', 'running', 'starts'],
+  args: ['job_id'],
+  body: `
+if redis.call('hget', record, 'status') ~= 'queued' then return 0 end
+leave_scheduler(intake, dispatched, running, starts, job_id)
+return 1
+`,
+});
