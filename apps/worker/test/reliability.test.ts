@@ -79,8 +79,10 @@ describe('cancel', () => {
     // The fake ignores SIGTERM: it takes the SIGKILL after WORKER_KILL_GRACE_MS.
     await waitFor(() => (isRunning(run) ? undefined : true), 2000, 'the canceled CLI to exit');
     expect(Date.now() - asked).toBeLessThan(2000);
-    // Canceled stays canceled: the worker's end of the run doesn't overwrite it, and it is never retried.
-    await waitFor(async () => ((await api.ctx.queue.getJobState(job.id)) === 'failed' ? true : undefined), 5000);
+    // Canceled stays canceled: the worker's end of the run doesn't overwrite it, and it is never
+    // retried. BullMQ completes it (a cancel is no failure), returning its status.
+    await waitFor(async () => ((await api.ctx.queue.getJobState(job.id)) === 'completed' ? true : undefined), 5000);
+    expect((await api.ctx.queue.getJob(job.id))?.returnvalue).toEqual({ status: 'canceled' });
     expect(await getJob(job.id)).toMatchObject({ status: 'canceled', attempts: 1 });
   });
 

@@ -12,6 +12,11 @@ import type { AttemptRecord, JobError, JobResult, JobStatus, JobView } from './j
 
 export interface JobRecord extends JobView {
   tenant_id: string;
+  /**
+   * Attempts made before an operator reopened the job: its BullMQ job is a new one,
+   * whose attempts count from 0 (JobLife.reopen, JobLife.start).
+   */
+  attempt_offset?: number;
 }
 
 export interface ListJobsOptions {
@@ -95,7 +100,7 @@ export class JobStore {
 }
 
 export function toView(record: JobRecord): JobView {
-  const { tenant_id: _tenant, ...view } = record;
+  const { tenant_id: _tenant, attempt_offset: _offset, ...view } = record;
   return view;
 }
 
@@ -120,6 +125,7 @@ function deserialize(h: Record<string, string>): JobRecord {
     started_at: nullable(h.started_at),
     finished_at: nullable(h.finished_at),
     attempts: Number(h.attempts ?? 0),
+    ...(h.attempt_offset ? { attempt_offset: Number(h.attempt_offset) } : {}),
     next_attempt_at: nullable(h.next_attempt_at),
     attempt_history: json<AttemptRecord[]>(h.attempt_history) ?? [],
     request: json<JobRecord['request']>(h.request) ?? ({} as JobRecord['request']),

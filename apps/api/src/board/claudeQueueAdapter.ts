@@ -44,11 +44,15 @@ export class ClaudeQueueAdapter extends BullMQAdapter {
     return jobs.map((job) => this.actingThroughJobLife(job));
   }
 
-  /** The job, its retry and remove made moves of its life. */
+  /**
+   * The job, its retry and remove made moves of its life: own, non-enumerable methods,
+   * so the job's JSON (BullMQ's toJSON copies own enumerable fields) is unchanged.
+   */
   private actingThroughJobLife(job: Job<JobPayload>): Job<JobPayload> {
     const { life, jobs, logger } = this.deps;
     const ref = refOf(job);
-    return Object.assign(Object.create(job) as Job<JobPayload>, {
+    const remove = job.remove.bind(job);
+    const methods = {
       async retry(): Promise<void> {
         const outcome = await life.reopen(ref);
         if (outcome.moved) logger.info({ job_id: ref.id, tenant_id: ref.tenantId }, 'failed job retried by an operator: queued again');
@@ -61,8 +65,10 @@ export class ClaudeQueueAdapter extends BullMQAdapter {
         }
         // A worker holds a running one: it stops the run and completes the job as canceled.
         const state = await job.getState();
-        if (state !== 'active' && state !== 'unknown') await job.remove();
+        if (state !== 'active' && state !== 'unknown') await remove();
       },
-    });
+    };
+    for (const [name, value] of Object.entries(methods)) Object.defineProperty(job, name, { value, enumerable: false });
+    return job;
   }
 }

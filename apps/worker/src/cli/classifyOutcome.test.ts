@@ -32,7 +32,7 @@ describe('classifyOutcome', () => {
     [400, 'invalid_request', false],
   ])('api_error_status %i → %s (retryable: %s)', (status, code, retryable) => {
     const c = classifyOutcome(outcome({ result: cliResult({ is_error: true, api_error_status: status, result: `API Error: ${status}` }) }));
-    expect(c).toEqual({ ok: false, error: { code, message: `API Error: ${status}`, retryable } });
+    expect(c).toMatchObject({ ok: false, error: { code, message: `API Error: ${status}`, retryable } });
   });
 
   it('recognises "Not logged in" as auth_failed', () => {

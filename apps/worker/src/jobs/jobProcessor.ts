@@ -80,8 +80,9 @@ export function createClaudeProcessor(deps: ClaudeProcessorDeps) {
 
   return async function processClaudeJob(job: Job<JobPayload>, token?: string, signal?: AbortSignal): Promise<RunReturnValue> {
     const ref = refOf(job);
-    const attempt = job.attemptsMade + 1;
-    const log = deps.logger.child({ job_id: ref.id, tenant_id: ref.tenantId, attempt });
+    // This BullMQ job's attempt: what JOB_ATTEMPTS and the retry delays count.
+    const runAttempt = job.attemptsMade + 1;
+    let log = deps.logger.child({ job_id: ref.id, tenant_id: ref.tenantId });
     const record = await jobs.get(ref.id);
     if (!record || (record.status !== 'queued' && record.status !== 'running')) {
       // Ended (canceled, say) or expired before it started: nothing to run.
@@ -131,6 +132,9 @@ export function createClaudeProcessor(deps: ClaudeProcessorDeps) {
         scheduler.renew(ref.tenantId, ref.id).catch((err: Error) => log.warn({ err: { message: err.message } }, 'could not renew the slot'));
       }, scheduler.leaseMs / 3);
       const history: AttemptRecord[] = started.history;
+      // The job's attempt, as its caller counts them (across an operator's retries too).
+      const attempt = started.attempt;
+      log = log.child({ attempt });
 
       // The tenant's own credential replaces the deployment's; one that can't be opened
       // fails the job rather than bill the deployment's account instead.
@@ -179,10 +183,10 @@ export function createClaudeProcessor(deps: ClaudeProcessorDeps) {
         history.push({ attempt, code: error.code, message: error.message, at: isoNow() });
         if (error.code === 'rate_limited') {
           // The model API limits this tenant's credential: hold its other starts too.
-          await scheduler.pause(ref.tenantId, Date.now() + retryDelayMs(error, attempt, { baseMs: config.JOB_BACKOFF_MS, random: () => 0 }));
+          await scheduler.pause(ref.tenantId, Date.now() + retryDelayMs(error, runAttempt, { baseMs: config.JOB_BACKOFF_MS, random: () => 0 }));
         }
-        if (error.retryable && attempt < (job.opts.attempts ?? 1)) {
-          const delayMs = retryDelayMs(error, attempt, { baseMs: config.JOB_BACKOFF_MS });
+        if (error.retryable && runAttempt < (job.opts.attempts ?? 1)) {
+          const delayMs = retryDelayMs(error, runAttempt, { baseMs: config.JOB_BACKOFF_MS });
           log.info({ code: error.code, delay_ms: delayMs }, 'will retry');
           // The wait holds no slot: the retry takes one again when it starts.
           throw await life.retryLater(ref, error, delayMs, history, classified.spent);

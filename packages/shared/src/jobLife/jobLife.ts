@@ -32,7 +32,7 @@ export type MoveOutcome = { moved: true; from: JobStatus } | { moved: false; sta
 
 export type StartOutcome =
   /** The attempt runs; `history` is the record's attempt history as it now stands. */
-  | { kind: 'started'; from: JobStatus; history: AttemptRecord[] }
+  | { kind: 'started'; from: JobStatus; attempt: number; history: AttemptRecord[] }
   /** Not now (the tenant's limits): throw `error`; BullMQ runs the job again later without spending an attempt. */
   | { kind: 'delayed'; error: DelayedError; waitMs: number }
   /** Nothing to run: the job ended (or expired) meanwhile. Return `returnValue`. */
@@ -48,7 +48,7 @@ export type CancelReason = 'caller' | 'operator';
 
 const CANCEL_MESSAGES: Record<CancelReason, string> = {
   caller: 'canceled by the caller',
-  operator: 'removed from the queue by an operator',
+  operator: 'removed by an operator',
 };
 
 export const WORKER_LOST = {
@@ -152,7 +152,8 @@ export class JobLife {
   async start(job: Job<JobPayload>, token: string | undefined, record: JobRecord, now = (this.options.clock ?? Date.now)()): Promise<StartOutcome> {
     const history: AttemptRecord[] = [...record.attempt_history];
     if (record.status === 'running') history.push({ attempt: record.attempts, code: 'worker_lost', message: WORKER_LOST.repeated, at: this.isoNow() });
-    const attempt = job.attemptsMade + 1;
+    // BullMQ counts the attempts of its job; a reopened job's count starts again at 0.
+    const attempt = (record.attempt_offset ?? 0) + job.attemptsMade + 1;
     const fields: RecordFields = { started_at: new Date(now).toISOString(), attempts: attempt, next_attempt_at: null, attempt_history: history };
     const k = this.keys;
     const tenantId = record.tenant_id;
@@ -183,7 +184,7 @@ export class JobLife {
       },
       Object.entries(serializeRecord(fields)).flat(),
     );
-    if (kind === 'moved') return { kind: 'started', from: detail as JobStatus, history };
+    if (kind === 'moved') return { kind: 'started', from: detail as JobStatus, attempt, history };
     if (kind === 'wait') return { kind: 'delayed', waitMs: Number(detail), error: await this.delay(job, token, Number(detail)) };
     const status = kind === 'gone' ? null : (detail as JobStatus);
     return { kind: 'ended', status, returnValue: { status: status ?? 'expired' } };

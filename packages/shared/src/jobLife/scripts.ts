@@ -120,6 +120,8 @@ end
 if counted then redis.call('expire', usage_day, ${USAGE_RETENTION_SECONDS}) end
 if current == 'failed' and to == 'queued' then
   redis.call('persist', record)
+  -- Its BullMQ job will be a new one, counting attempts from 0.
+  redis.call('hset', record, 'attempt_offset', redis.call('hget', record, 'attempts'))
   -- A reopened job keeps the priority it was submitted with.
   local priority = cjson.decode(redis.call('hget', record, 'request') or '{}').priority
   if type(priority) ~= 'number' then priority = default_priority end
