@@ -118,7 +118,8 @@ describe('jobs', () => {
     const ref = { id: job.id, tenantId: tenant.id };
     await startJob(api.ctx, job.id);
     const overloaded = { code: 'overloaded', message: 'overloaded', retryable: true } as const;
-    await api.ctx.life.retryLater(ref, overloaded, 0, [{ attempt: 1, code: 'overloaded', message: 'overloaded', at }]);
+    // It throws what BullMQ is told (RetryLaterError).
+    await expect(api.ctx.life.retryLater(ref, overloaded, 0, [{ attempt: 1, code: 'overloaded', message: 'overloaded', at }])).rejects.toThrow('overloaded');
     await startJob(api.ctx, job.id);
     await api.ctx.events.appendText(job.id, 'do');
     await api.ctx.life.succeed(ref, result);

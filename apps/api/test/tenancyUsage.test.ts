@@ -37,7 +37,8 @@ async function finishJob(status: 'succeeded' | 'failed', day: string, jobResult:
   const life = new JobLife(api.ctx.redis, api.ctx.keys, api.ctx.scheduler, { retentionSeconds: 3600, queue: api.ctx.queue, clock: () => Date.parse(`${day}T12:00:00.000Z`) });
   const ref = { id: job.id, tenantId: tenantA.id };
   if (status === 'succeeded') await life.succeed(ref, jobResult!);
-  else await life.fail(ref, { code: 'cli_error', message: 'failed', retryable: false }, undefined, jobResult ?? undefined);
+  // It throws what BullMQ is told (UnrecoverableError).
+  else await expect(life.fail(ref, { code: 'cli_error', message: 'failed', retryable: false }, undefined, jobResult ?? undefined)).rejects.toThrow('cli_error');
 }
 
 beforeAll(async () => {

@@ -2,9 +2,9 @@
  * The claude queue's processor: one job, one CLI run. It prepares the run (workspace,
  * flags, environment), hands it to the runner, and makes the move of the job's life
  * that came of it (JobLife: start, succeed, fail, retryLater, handBack…). Each move
- * returns what BullMQ must be told: an error to throw (`UnrecoverableError` for an
- * ending, `RetryLaterError` for a retry, `DelayedError` for "not now") or the value to
- * return.
+ * tells BullMQ what became of the job: it throws what BullMQ must see
+ * (`UnrecoverableError` for an ending, `RetryLaterError` for a retry, `DelayedError`
+ * for "not now") or returns the job's return value, which the processor returns.
  *
  * The job record and the request hold the prompt: log ids only.
  */
@@ -94,7 +94,7 @@ export function createClaudeProcessor(deps: ClaudeProcessorDeps) {
       // BullMQ's stalled check handed the job to us.
       const lost = record.attempt_history.filter((a) => a.code === 'worker_lost').length + 1;
       log.warn({ times_lost: lost }, 'recovering a job whose worker stopped');
-      if (lost > config.WORKER_MAX_STALLED_COUNT) throw await life.recoverLost(ref, record.attempt_history);
+      if (lost > config.WORKER_MAX_STALLED_COUNT) return await life.recoverLost(ref, record.attempt_history);
     }
 
     const request = record.request;
@@ -104,13 +104,13 @@ export function createClaudeProcessor(deps: ClaudeProcessorDeps) {
     let releaseSession: (() => Promise<void>) | null = null;
     if (request.session_id) {
       const session = await sessions.getForTenant(request.session_id, record.tenant_id);
-      if (!session) throw await life.fail(ref, { code: 'session_not_found', message: 'no such session for this tenant', retryable: false });
+      if (!session) return await life.fail(ref, { code: 'session_not_found', message: 'no such session for this tenant', retryable: false });
       releaseSession = await sessions.tryLock(request.session_id, ref.id, token ?? randomUUID(), timeoutMs + 2 * config.WORKER_KILL_GRACE_MS + 10_000);
       if (!releaseSession) {
         // Another job is continuing this conversation right now: wait without spending
         // an attempt, and let another of the tenant's jobs have the slot meanwhile.
         log.debug('session busy; delaying');
-        throw await life.defer(job, token, SESSION_BUSY_DELAY_MS);
+        return await life.defer(job, token, SESSION_BUSY_DELAY_MS);
       }
       conversationId = session.workspace;
     }
@@ -143,7 +143,7 @@ export function createClaudeProcessor(deps: ClaudeProcessorDeps) {
         credentials = await tenants.getCredentials(ref.tenantId, deps.secretsKey);
       } catch (err) {
         log.error({ err: { message: (err as Error).message } }, "cannot open the tenant's credentials");
-        throw await life.fail(ref, { code: 'auth_failed', message: "the tenant's credentials cannot be used; an operator must set them again", retryable: false });
+        return await life.fail(ref, { code: 'auth_failed', message: "the tenant's credentials cannot be used; an operator must set them again", retryable: false });
       }
       log.info('running CLI');
       // Text events go out in order, one append after the other; a failed append (Redis
@@ -189,9 +189,9 @@ export function createClaudeProcessor(deps: ClaudeProcessorDeps) {
           const delayMs = retryDelayMs(error, runAttempt, { baseMs: config.JOB_BACKOFF_MS });
           log.info({ code: error.code, delay_ms: delayMs }, 'will retry');
           // The wait holds no slot: the retry takes one again when it starts.
-          throw await life.retryLater(ref, error, delayMs, history, classified.spent);
+          return await life.retryLater(ref, error, delayMs, history, classified.spent);
         }
-        throw await life.fail(ref, error, history, classified.spent);
+        return await life.fail(ref, error, history, classified.spent);
       }
 
       const result = classified.result;
@@ -204,10 +204,10 @@ export function createClaudeProcessor(deps: ClaudeProcessorDeps) {
   };
 
   /** The run was stopped on purpose; what happens to the job depends on why. */
-  async function stopAborted(job: Job<JobPayload>, token: string | undefined, reason: string, log: Logger): Promise<never | RunReturnValue> {
+  async function stopAborted(job: Job<JobPayload>, token: string | undefined, reason: string, log: Logger): Promise<RunReturnValue> {
     if (reason === ABORT_REASONS.shutdown) {
       log.info('shutting down: handing the job back to the queue');
-      throw await life.handBack(job, token);
+      return await life.handBack(job, token);
     }
     if (reason === ABORT_REASONS.lockLost) {
       // Another worker holds the job now and owns its record: leave both alone.

@@ -71,7 +71,7 @@ async function jobIn(status: JobStatus): Promise<JobRecord> {
   await redis.zrem(keys.intake(TENANT), id);
   await make.start(await get());
   if (status === 'succeeded') await make.succeed(await get());
-  if (status === 'failed') await make.fail(await get());
+  if (status === 'failed') await make.fail(await get()).catch(() => undefined);
   if (status === 'canceled') await make.cancel(await get());
   return get();
 }
@@ -101,7 +101,8 @@ describe('the table of a job’s life', () => {
       it(`${name} from ${status}: ${allowed ? `moves to ${to}` : 'refused'}`, async () => {
         const record = await jobIn(status);
         const before = await observe(record.id);
-        await make[name](record);
+        // A move made throws what BullMQ must be told (an ending's error, a retry's).
+        await make[name](record).catch(() => undefined);
         const after = await observe(record.id);
         const now = (await jobs.get(record.id))!;
         if (!allowed) {

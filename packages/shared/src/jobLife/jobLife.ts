@@ -190,36 +190,49 @@ export class JobLife {
     return { kind: 'ended', status, returnValue: { status: status ?? 'expired' } };
   }
 
-  /** retryLater: the attempt failed in a way a retry may fix. Throw what it returns: BullMQ waits `delayMs`, an attempt spent. */
-  async retryLater(ref: JobRef, error: JobError, delayMs: number, history: AttemptRecord[], spent?: RunSpend): Promise<RetryLaterError> {
+  // The processor's moves. Each tells BullMQ what became of the job: it throws what
+  // BullMQ must be thrown (an ending's UnrecoverableError, a RetryLaterError, a
+  // DelayedError) or returns the job's return value. A move refused because the job
+  // ended otherwise meanwhile (canceled while the run finished, say) returns that status:
+  // BullMQ completes the job as the record says.
+
+  /** retryLater: the attempt failed in a way a retry may fix; BullMQ tries again after `delayMs`, an attempt spent. */
+  async retryLater(ref: JobRef, error: JobError, delayMs: number, history: AttemptRecord[], spent?: RunSpend): Promise<RunReturnValue> {
     const fields = { error, next_attempt_at: new Date((this.options.clock ?? Date.now)() + delayMs).toISOString(), attempt_history: history };
-    await this.move('retryLater', ref, fields, spent);
-    return new RetryLaterError(error, delayMs);
+    return told(await this.move('retryLater', ref, fields, spent), () => {
+      throw new RetryLaterError(error, delayMs);
+    });
   }
 
-  /** handBack: the worker stops (shutdown); the job waits for the next worker without spending an attempt. Throw what it returns. */
-  async handBack(job: Job<JobPayload>, token: string | undefined): Promise<DelayedError> {
-    await this.move('handBack', refOf(job), { next_attempt_at: null });
-    return this.delay(job, token, 0);
+  /** handBack: the worker stops (shutdown); the job waits for the next worker without spending an attempt. */
+  async handBack(job: Job<JobPayload>, token: string | undefined): Promise<RunReturnValue> {
+    return told(await this.move('handBack', refOf(job), { next_attempt_at: null }), async () => {
+      throw await this.delay(job, token, 0);
+    });
   }
 
-  /** succeed: returns the BullMQ job's return value (ids only: the result stays in the record). */
+  /** succeed: the return value holds ids only (the result stays in the record). */
   async succeed(ref: JobRef, result: JobResult): Promise<RunReturnValue> {
-    await this.move('succeed', ref, { finished_at: this.isoNow(), result, error: null }, result);
-    return { status: 'succeeded', session_id: result.session_id };
+    return told(await this.move('succeed', ref, { finished_at: this.isoNow(), result, error: null }, result), () => ({
+      status: 'succeeded',
+      session_id: result.session_id,
+    }));
   }
 
-  /** fail: a final failure. Throw what it returns: BullMQ fails the job with the error code as its reason. */
-  async fail(ref: JobRef, error: JobError, history?: AttemptRecord[], spent?: RunSpend): Promise<UnrecoverableError> {
-    await this.move('fail', ref, { finished_at: this.isoNow(), error, next_attempt_at: null, ...(history ? { attempt_history: history } : {}) }, spent);
-    return new UnrecoverableError(error.code);
+  /** fail: a final failure; BullMQ fails the job with the error code as its reason. */
+  async fail(ref: JobRef, error: JobError, history?: AttemptRecord[], spent?: RunSpend): Promise<RunReturnValue> {
+    const fields = { finished_at: this.isoNow(), error, next_attempt_at: null, ...(history ? { attempt_history: history } : {}) };
+    return told(await this.move('fail', ref, fields, spent), () => {
+      throw new UnrecoverableError(error.code);
+    });
   }
 
-  /** recoverLost: the job's workers died too often; it fails as worker_lost. Throw what it returns. */
-  async recoverLost(ref: JobRef, history: AttemptRecord[]): Promise<UnrecoverableError> {
+  /** recoverLost: the job's workers died too often; it fails as worker_lost. */
+  async recoverLost(ref: JobRef, history: AttemptRecord[]): Promise<RunReturnValue> {
     const error: JobError = { code: 'worker_lost', message: WORKER_LOST.tooOften, retryable: false };
-    await this.move('recoverLost', ref, { finished_at: this.isoNow(), error, next_attempt_at: null, attempt_history: history });
-    return new UnrecoverableError(error.code);
+    return told(await this.move('recoverLost', ref, { finished_at: this.isoNow(), error, next_attempt_at: null, attempt_history: history }), () => {
+      throw new UnrecoverableError(error.code);
+    });
   }
 
   /**
@@ -259,18 +272,21 @@ export class JobLife {
   /**
    * defer: not now, for a reason that is not the tenant's limits (its conversation is
    * busy): the job gives back what its dispatch took and BullMQ runs it again after
-   * `delayMs`, no attempt spent. Throw what it returns.
+   * `delayMs`, no attempt spent (a DelayedError is thrown).
    */
-  async defer(job: Job<JobPayload>, token: string | undefined, delayMs: number): Promise<DelayedError> {
+  async defer(job: Job<JobPayload>, token: string | undefined, delayMs: number): Promise<RunReturnValue> {
     const k = this.keys;
     const tenantId = job.data.tenantId;
-    await runScript(
+    const [kind, status] = await runScript<string, string, [string, string?]>(
       this.redis,
       DEFER,
       { record: k.job(job.id!), intake: k.intake(tenantId), dispatched: k.dispatched(), running: k.running(tenantId), starts: k.starts(tenantId) },
       { job_id: job.id! },
     );
-    return this.delay(job, token, delayMs);
+    const outcome: MoveOutcome = kind === 'moved' ? { moved: true, from: 'queued' } : { moved: false, status: (status as JobStatus | undefined) ?? null };
+    return told(outcome, async () => {
+      throw await this.delay(job, token, delayMs);
+    });
   }
 
   private async delay(job: Job<JobPayload>, token: string | undefined, delayMs: number): Promise<DelayedError> {
@@ -325,6 +341,12 @@ export class JobLife {
     if (kind === 'moved') return { moved: true, from: detail as JobStatus };
     return { moved: false, status: kind === 'gone' ? null : (detail as JobStatus) };
   }
+}
+
+/** BullMQ's side of a processor's move: `onMoved` when it happened, else the status the job has. */
+async function told(outcome: MoveOutcome, onMoved: () => RunReturnValue | Promise<RunReturnValue>): Promise<RunReturnValue> {
+  if (outcome.moved) return onMoved();
+  return { status: outcome.status ?? 'expired' };
 }
 
 /** What an attempt cost, as the CLI reported it (a failed run too, when it got as far as a result). */

@@ -135,16 +135,17 @@ return { 'moved', current }
 
 /**
  * defer: the job stays queued but gives back what its dispatch took (slot, run-queue
- * place, counted start), to wait for its conversation. Returns 1, or 0 when it is no
- * longer queued.
+ * place, counted start), to wait for its conversation. Returns {'moved'}, or
+ * {'refused', status} when it is no longer queued ({'refused'}: no such job).
  */
 export const DEFER = luaScript('job_defer', {
   lib: LIFE_LIB,
   keys: ['record', 'intake', 'dispatched', 'running', 'starts'],
   args: ['job_id'],
   body: `
-if redis.call('hget', record, 'status') ~= 'queued' then return 0 end
+local current = redis.call('hget', record, 'status')
+if current ~= 'queued' then return { 'refused', current } end
 leave_scheduler(intake, dispatched, running, starts, job_id)
-return 1
+return { 'moved' }
 `,
 });

@@ -179,7 +179,7 @@ describe('Scheduler', () => {
     const [first] = await scheduler.dispatch(1);
     expect(await start('capped', first!.jobId)).toBe(0);
     // The first fails in a way a retry may fix: its slot frees, the second takes it.
-    await life.retryLater({ id: first!.jobId, tenantId: 'capped' }, { code: 'cli_error', message: 'm', retryable: true }, 1000, []);
+    await expect(life.retryLater({ id: first!.jobId, tenantId: 'capped' }, { code: 'cli_error', message: 'm', retryable: true }, 1000, [])).rejects.toThrow();
     const [second] = await scheduler.dispatch(1);
     expect(await start('capped', second!.jobId)).toBe(0);
     // The retry, coming back, finds the slot taken, then free.
@@ -223,7 +223,7 @@ describe('Scheduler', () => {
     await submitMany('rated', 2);
     const [first] = await scheduler.dispatch(1);
     expect(await scheduler.dispatch(1)).toHaveLength(0);
-    await life.defer(bullJob(first!.jobId, 'rated'), undefined, 1000);
+    await expect(life.defer(bullJob(first!.jobId, 'rated'), undefined, 1000)).rejects.toThrow();
     // Neither the rate window nor the slot still counts the job that never started.
     expect((await scheduler.dispatch(1)).map((d) => names.get(d.jobId))).toEqual(['rated-1']);
   });
