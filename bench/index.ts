@@ -4,7 +4,7 @@
  * machine, the CLI version and the date. Each also runs alone (`npm run bench:<name>`).
  * Run it on an otherwise idle machine: CPU figures are the machine's.
  *
- * BENCH_ONLY=sandbox,service,api,depth picks some.
+ * BENCH_ONLY=sandbox,service,api,depth,dispatch picks some.
  */
 import { writeFile } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
@@ -12,10 +12,11 @@ import { execa } from 'execa';
 import { resolveClaudeBin } from '@claude-queue/worker';
 import { apiBenchTable, runApiBench } from './api.js';
 import { depthBenchTable, runDepthBench } from './depth.js';
+import { dispatchBenchTable, runDispatchBench } from './dispatch.js';
 import { formatSandboxBench, runSandboxBench } from './sandbox.js';
 import { formatServiceBench, runServiceBench } from './service.js';
 
-const only = new Set((process.env.BENCH_ONLY ?? 'sandbox,service,api,depth').split(',').map((s) => s.trim()));
+const only = new Set((process.env.BENCH_ONLY ?? 'sandbox,service,api,depth,dispatch').split(',').map((s) => s.trim()));
 const version = (await execa(resolveClaudeBin(undefined), ['--version'])).stdout.trim();
 const sections: string[] = [
   '# Benchmark results',
@@ -37,6 +38,7 @@ await section('sandbox', 'Sandbox cost per run', 'npm run bench:sandbox', async 
 await section('service', 'The service against the CLI directly, by WARM_POOL mode', 'npm run bench:service', async () => formatServiceBench(await runServiceBench()));
 await section('api', 'API throughput', 'npm run bench:api', async () => apiBenchTable(await runApiBench()));
 await section('depth', 'Queue depth', 'npm run bench:depth', async () => depthBenchTable(await runDepthBench()));
+await section('dispatch', 'Dispatch: a registered script against its text per call', 'npm run bench:dispatch', async () => dispatchBenchTable(await runDispatchBench()));
 
 await writeFile(new URL('./RESULTS.md', import.meta.url), `${sections.join('\n')}\n`);
 console.error('written to bench/RESULTS.md');
