@@ -1,6 +1,6 @@
 /**
  * One Redis subscription per API process for every job anyone here waits on: the
- * job-events channel carries the id of each job with a new event (JobStore.transition,
+ * job-events channel carries the id of each job with a new event (a move of the job's life (JobLife),
  * JobEventLog.appendText), and this fans it out to the long-polls and event streams
  * of this process. 1,000 waiters cost one subscription, not 1,000.
  */

@@ -1,7 +1,7 @@
 /**
  * Usage per day (tenant and admin views), and isolation: every tenant route takes the
  * tenant from the key, so tenant B never sees, changes or counts tenant A's jobs.
- * Jobs end here through JobStore.transition, as a worker's would; no worker runs.
+ * Jobs end here through the moves a worker makes (JobLife); no worker runs.
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

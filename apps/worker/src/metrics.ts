@@ -246,10 +246,9 @@ export function observeClaudeWorker(worker: Worker<JobPayload>, jobs: JobStore, 
     observe(jobId).catch((err: Error) => logger.debug({ job_id: jobId, err: { message: err.message } }, 'could not read a job for metrics'));
   };
 
-  worker.on('completed', (job, result) => {
-    // A job that had ended or been canceled before it started: no run of ours to count.
-    if (!job.id || (result as { skipped?: boolean } | undefined)?.skipped) return;
-    observeSafely(job.id);
+  worker.on('completed', (job) => {
+    // A job that had ended before it started has no started_at: observe() skips it.
+    if (job.id) observeSafely(job.id);
   });
   worker.on('failed', (job, err) => {
     if (!job?.id) return;

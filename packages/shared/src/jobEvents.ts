@@ -5,7 +5,7 @@
  * every append is announced on one pub/sub channel with the job id, so an API process
  * serves any number of watchers and long-polls from one subscription.
  *
- * Status changes are appended by JobStore.transition in the same script as the
+ * Status changes are appended by a move of the job's life (JobLife) in the same script as the
  * change itself; text by the worker that runs the job. The service-wide stream
  * (`keys.events()`) carries job.started and final events for webhook delivery.
  */

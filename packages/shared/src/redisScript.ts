@@ -7,9 +7,12 @@
  * addresses `KEYS[6]` or `ARGV[9]` by position, and a renamed key can't go stale in a
  * comment.
  *
- * Registration is ioredis's `defineCommand`: calls send `EVALSHA` and only the first
- * call after Redis lost its script cache (a restart) sends the text again.
+ * Calls send `EVALSHA` with the script's SHA-1; only when Redis answers NOSCRIPT (its
+ * first call on a Redis, or after a restart emptied the script cache) is the text sent,
+ * once, with SCRIPT LOAD. (ioredis's `defineCommand` does the same with more work per
+ * call: measured in bench/dispatch.ts.)
  */
+import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 
 export type ScriptValue = string | number;
@@ -21,6 +24,8 @@ export interface LuaScript<K extends string, A extends string> {
   readonly args: readonly A[];
   /** The body with its `local` bindings: what Redis runs. */
   readonly lua: string;
+  /** The SHA-1 of `lua`: what EVALSHA names it by. */
+  readonly sha: string;
 }
 
 export interface LuaScriptSpec<K extends string, A extends string> {
@@ -44,10 +49,9 @@ export function luaScript<const K extends string, const A extends string>(name: 
     // Where a call's `rest` values begin (field/value pairs, say).
     `local rest_start = ${spec.args.length + 1}`,
   ].join('\n');
-  return { name: `cq_${name}`, keys: spec.keys, args: spec.args, lua: `${spec.lib ?? ''}\n${bindings}\n${spec.body}` };
+  const lua = `${spec.lib ?? ''}\n${bindings}\n${spec.body}`;
+  return { name, keys: spec.keys, args: spec.args, lua, sha: createHash('sha1').update(lua).digest('hex') };
 }
-
-const defined = new WeakMap<Redis, Set<string>>();
 
 function argv<K extends string, A extends string>(
   script: LuaScript<K, A>,
@@ -55,26 +59,26 @@ function argv<K extends string, A extends string>(
   args: Record<A, ScriptValue>,
   rest: readonly ScriptValue[],
 ): ScriptValue[] {
-  return [...script.keys.map((k) => keys[k]), ...script.args.map((a) => args[a]), ...rest];
+  const out: ScriptValue[] = [];
+  for (const k of script.keys) out.push(keys[k]);
+  for (const a of script.args) out.push(args[a]);
+  for (const v of rest) out.push(v);
+  return out;
 }
 
-function define(redis: Redis, script: LuaScript<string, string>): void {
-  let names = defined.get(redis);
-  if (!names) defined.set(redis, (names = new Set()));
-  if (names.has(script.name)) return;
-  redis.defineCommand(script.name, { numberOfKeys: script.keys.length, lua: script.lua });
-  names.add(script.name);
-}
-
-/** Runs a script on a connection: by its SHA once Redis has it. */
-export async function runScript<K extends string, A extends string, R = unknown>(
+/** Runs a script on a connection, by its SHA; its text goes to Redis only when Redis doesn't have it. */
+export function runScript<K extends string, A extends string, R = unknown>(
   redis: Redis,
   script: LuaScript<K, A>,
   keys: Record<K, string>,
   args: Record<A, ScriptValue>,
   rest: readonly ScriptValue[] = [],
 ): Promise<R> {
-  define(redis, script as LuaScript<string, string>);
-  const command = (redis as unknown as Record<string, (...a: ScriptValue[]) => Promise<R>>)[script.name]!;
-  return command.apply(redis, argv(script, keys, args, rest));
+  const values = argv(script, keys, args, rest);
+  const call = () => redis.evalsha(script.sha, script.keys.length, ...values) as Promise<R>;
+  return call().catch(async (err: unknown) => {
+    if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
+    await redis.script('LOAD', script.lua);
+    return call();
+  });
 }

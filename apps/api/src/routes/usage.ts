@@ -1,6 +1,6 @@
 /**
  * Usage per UTC day: `GET /v1/usage` (a tenant, its own) and, through `readUsage`,
- * `GET /v1/admin/tenants/{id}/usage`. The counters are written by JobStore.transition
+ * `GET /v1/admin/tenants/{id}/usage`. The counters are written by a move of the job's life (JobLife)
  * when a job reaches a final status (jobStore.ts usageOf), one hash per tenant and day.
  * Days on which no job of the tenant ended are left out of `days`.
  */

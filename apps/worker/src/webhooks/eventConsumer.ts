@@ -1,6 +1,6 @@
 /**
  * Reads the service-wide event stream (keys.events(): job.started and final events,
- * appended by JobStore.transition in the same script as the change) with a consumer
+ * appended by a move of the job's life (JobLife) in the same script as the change) with a consumer
  * group, so every event is handed on by exactly one worker process, and one that dies
  * holding events loses none: each entry is acknowledged only after `handle` has run
  * (enqueued its delivery, whose BullMQ id is the delivery id, so doing it twice is
@@ -121,7 +121,7 @@ export class EventConsumer {
   }
 }
 
-/** An entry as JobStore.transition writes it; null for anything else, which is acknowledged and dropped. */
+/** An entry as a move of the job's life (JobLife) writes it; null for anything else, which is acknowledged and dropped. */
 function parseEvent(id: string, fields: string[]): ServiceEvent | null {
   const f = fieldsOf(fields);
   const type = f.type as ServiceEventType;

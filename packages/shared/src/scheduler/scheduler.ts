@@ -37,12 +37,27 @@ export interface DispatchedJob {
 /** Priority of a job within its tenant: 1 runs first, 100 last (default: 50). */
 export const DEFAULT_PRIORITY = 50;
 
-/** The placeholder the scripts replace with a tenant's id in keys.ts's patterns. */
-const TENANT = '{tenant}';
+/**
+ * A tenant's keys as the dispatch script builds them, `<head><tenant id><tail>`, split
+ * from keys.ts's own functions (so the patterns are written there only), as the JSON
+ * array the script reads: [head, tenant hash tail, intake, running, starts, paused tails].
+ */
+function tenantKeyParts(keys: Keys): string {
+  const MARK = '\u0000';
+  const split = (key: string) => key.split(MARK) as [string, string];
+  const [head, tenantTail] = split(keys.tenant(MARK));
+  const tail = (key: string) => {
+    const [h, t] = split(key);
+    if (h !== head) throw new Error(`keys.ts: a tenant's keys must share one head (${h} vs ${head})`);
+    return t;
+  };
+  return JSON.stringify([head, tenantTail, tail(keys.intake(MARK)), tail(keys.running(MARK)), tail(keys.starts(MARK)), tail(keys.pausedUntil(MARK))]);
+}
 
 export class Scheduler {
   readonly leaseMs: number;
   readonly defaultsJson: string;
+  private readonly tenantKeys: string;
 
   constructor(
     private readonly redis: Redis,
@@ -51,6 +66,7 @@ export class Scheduler {
   ) {
     this.leaseMs = options.leaseMs ?? 30_000;
     this.defaultsJson = JSON.stringify(options.defaults);
+    this.tenantKeys = tenantKeyParts(keys);
   }
 
   /** Picks up to `room` jobs to start, fairly across tenants and within their limits. */
@@ -61,12 +77,7 @@ export class Scheduler {
       DISPATCH,
       { sched_tenants: k.schedTenants(), sched_lastv: k.schedLastVtime(), sched_vnow: k.schedVnow(), dispatched: k.dispatched() },
       {
-        // The tenants' keys, written once in keys.ts: the script fills in each tenant.
-        tenant_pattern: k.tenant(TENANT),
-        intake_pattern: k.intake(TENANT),
-        running_pattern: k.running(TENANT),
-        starts_pattern: k.starts(TENANT),
-        paused_pattern: k.pausedUntil(TENANT),
+        tenant_keys: this.tenantKeys,
         now_ms: now,
         room_arg: room,
         lease_ms: this.leaseMs,

@@ -66,12 +66,6 @@ local function take_slot(L, running, starts, job, start_member, now, lease)
   end
 end
 
--- A tenant's key from a keys.ts pattern with the placeholder '{tenant}' (see Scheduler).
-local function tenant_key(pattern, t)
-  local i, j = string.find(pattern, '{tenant}', 1, true)
-  return string.sub(pattern, 1, i - 1) .. t .. string.sub(pattern, j + 1)
-end
-
 -- Into the tenant's intake: lower priority first, then arrival order (2^32 arrivals per
 -- priority before they wrap). A tenant joins the fair queue at the current virtual time,
 -- or later if it left with a later one: being away earns no credit, and leaving and
@@ -138,8 +132,12 @@ end
 export const DISPATCH = luaScript('dispatch', {
   lib: SCHEDULING_LIB,
   keys: ['sched_tenants', 'sched_lastv', 'sched_vnow', 'dispatched'],
-  args: ['tenant_pattern', 'intake_pattern', 'running_pattern', 'starts_pattern', 'paused_pattern', 'now_ms', 'room_arg', 'lease_ms', 'defaults'],
+  // tenant_keys: how keys.ts builds a tenant's keys, \`<head><tenant id><tail>\`, as JSON
+  // [head, tenant hash tail, intake tail, running tail, starts tail, paused tail].
+  args: ['tenant_keys', 'now_ms', 'room_arg', 'lease_ms', 'defaults'],
   body: `
+local parts = cjson.decode(tenant_keys)
+local tenant_head, tenant_tail, intake_tail, running_tail, starts_tail, paused_tail = parts[1], parts[2], parts[3], parts[4], parts[5], parts[6]
 local now, lease = tonumber(now_ms), tonumber(lease_ms)
 local d = defaults_of(defaults)
 local room = tonumber(room_arg) - redis.call('zcard', dispatched)
@@ -150,11 +148,11 @@ while room > 0 do
   for i = 1, #entries, 2 do
     local t = entries[i]
     if not blocked[t] then
-      local tenant = tenant_key(tenant_pattern, t)
-      limits[t] = limits[t] or limits_of(tenant, d)
+      local T = tenant_head .. t
+      limits[t] = limits[t] or limits_of(T .. tenant_tail, d)
       -- A disabled tenant's jobs wait, in place, until it is enabled again.
-      if redis.call('hget', tenant, 'disabled') ~= '1'
-        and wait_ms(limits[t], tenant_key(running_pattern, t), tenant_key(starts_pattern, t), tenant_key(paused_pattern, t), now) == 0 then
+      if redis.call('hget', T .. tenant_tail, 'disabled') ~= '1'
+        and wait_ms(limits[t], T .. running_tail, T .. starts_tail, T .. paused_tail, now) == 0 then
         picked, vt = t, tonumber(entries[i + 1])
         break
       end
@@ -163,10 +161,11 @@ while room > 0 do
     end
   end
   if not picked then break end
-  local intake = tenant_key(intake_pattern, picked)
+  local T = tenant_head .. picked
+  local intake = T .. intake_tail
   local job = redis.call('zpopmin', intake)[1]
   if job then
-    take_slot(limits[picked], tenant_key(running_pattern, picked), tenant_key(starts_pattern, picked), job, job .. ':d', now, lease)
+    take_slot(limits[picked], T .. running_tail, T .. starts_tail, job, job .. ':d', now, lease)
     redis.call('zadd', dispatched, now, job)
     out[#out + 1] = job
     out[#out + 1] = picked
@@ -217,9 +216,10 @@ export const STALE_DISPATCHED = luaScript('stale_dispatched', {
   args: ['record_pattern', 'cutoff_ms'],
   body: `
 local lost = {}
+local i, j = string.find(record_pattern, '{job}', 1, true)
+local before, after = string.sub(record_pattern, 1, i - 1), string.sub(record_pattern, j + 1)
 for _, job in ipairs(redis.call('zrangebyscore', dispatched, '-inf', cutoff_ms)) do
-  local i, j = string.find(record_pattern, '{job}', 1, true)
-  local record = string.sub(record_pattern, 1, i - 1) .. job .. string.sub(record_pattern, j + 1)
+  local record = before .. job .. after
   local status = redis.call('hget', record, 'status')
   if status == 'queued' then
     lost[#lost + 1] = job
