@@ -37,7 +37,7 @@ export function jobsRouter(ctx: ApiContext): Router {
     const wait = preferredWait(req.get('prefer'));
     const { record, replayed } = await submitJob(ctx, tenant.id, request, idempotencyKey);
     if (replayed) res.set('Idempotent-Replayed', 'true');
-    else req.log.info({ job_id: record.id, tenant_id: tenant.id }, 'job submitted');
+    else req.log.info({ job_id: record.id, tenant_id: tenant.id }, 'job enqueued');
     let answered = record;
     let status = replayed ? 200 : 202;
     if (wait !== null) {
