@@ -13,6 +13,7 @@ import { adminTenantsRouter } from './routes/adminTenants.js';
 import { deliveriesRouter } from './routes/deliveries.js';
 import { healthRouter } from './routes/health.js';
 import { jobsRouter } from './routes/jobs.js';
+import { sessionsRouter } from './routes/sessions.js';
 import { usageRouter } from './routes/usage.js';
 import { docsRouter } from './openapi/docsRouter.js';
 import { REQUEST_ID } from './requestId.js';
@@ -53,6 +54,7 @@ export function createApp(ctx: ApiContext): Express {
   app.use('/v1/jobs/:id/deliveries', tenantAuth, body, deliveriesRouter(ctx));
   app.use('/v1/jobs', tenantAuth, body, jobsRouter(ctx));
   app.use('/v1/usage', tenantAuth, usageRouter(ctx));
+  app.use('/v1/sessions', tenantAuth, sessionsRouter(ctx));
   // Bull Board for operators, behind its own Basic login (board/).
   app.use(BOARD_PATH, createBoardApp(ctx));
 

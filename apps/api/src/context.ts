@@ -17,6 +17,8 @@ import {
   JobEventLog,
   JobLife,
   JobStore,
+  RedisConversationStore,
+  type ConversationStore,
   secretsKeyFromConfig,
   Scheduler,
   SessionStore,
@@ -45,6 +47,8 @@ export interface ApiContext {
   /** Every change of a job's status: submit, cancel, reopen… (jobLife/jobLife.ts). */
   life: JobLife;
   sessions: SessionStore;
+  /** Conversations' stored state (what DELETE /v1/sessions/{id} removes). */
+  conversations: ConversationStore;
   idempotency: IdempotencyStore;
   scheduler: Scheduler;
   events: JobEventLog;
@@ -89,8 +93,9 @@ export function createApiContext(config: ApiConfig, logger: Logger): ApiContext 
     queue,
     tenants: new TenantStore(redis, keys),
     jobs: new JobStore(redis, keys),
-    life: new JobLife(redis, keys, scheduler, { retentionSeconds: retentionSeconds(config), queue }),
+    life: new JobLife(redis, keys, scheduler, { retentionSeconds: retentionSeconds(config), sessionTtlSeconds: sessionTtlSeconds(config), queue }),
     sessions: new SessionStore(redis, keys, sessionTtlSeconds(config)),
+    conversations: new RedisConversationStore(redis, keys, sessionTtlSeconds(config)),
     idempotency: new IdempotencyStore(redis, keys, config.IDEMPOTENCY_TTL_HOURS * 3600),
     scheduler,
     events: new JobEventLog(redis, keys, retentionSeconds(config)),

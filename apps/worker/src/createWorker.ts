@@ -15,6 +15,7 @@ import {
   sessionTtlSeconds,
   JobEventLog,
   JobLife,
+  RedisConversationStore,
   JobStore,
   RetryLaterError,
   Scheduler,
@@ -26,6 +27,7 @@ import {
   type WorkerConfig,
 } from '@claude-queue/shared';
 import { createSpawnRunner } from './cli/spawnRunner.js';
+import { ConversationSync } from './conversations/conversationSync.js';
 import { Dispatcher } from './dispatcher.js';
 import { createReadinessCheck, startHealthServer, UNSANDBOXED_WARNING, type HealthServer } from './healthServer.js';
 import { createWorkerMetrics, instrumentRunner, instrumentSpawns, observeClaudeWorker, type WorkerMetrics } from './metrics.js';
@@ -121,6 +123,7 @@ export function createClaudeWorker(options: ClaudeWorkerOptions): ClaudeWorker {
   const runJob = createClaudeProcessor({
     jobs,
     life,
+    conversations: new ConversationSync(new RedisConversationStore(store, keys, sessionTtlSeconds(config)), config.SESSION_MAX_BYTES),
     sessions: new SessionStore(store, keys, sessionTtlSeconds(config)),
     scheduler,
     events: new JobEventLog(store, keys, retentionSeconds(config)),

@@ -63,6 +63,8 @@ const sharedSchema = z.object({
   JOB_RETENTION_HOURS: z.coerce.number().positive().default(168),
   /** How long a conversation can be continued after its last use, in days (default: 30). */
   SESSION_TTL_DAYS: z.coerce.number().positive().default(30),
+  /** A conversation's files (transcript and workspace) past this many bytes fail the turn that made them so (session_too_large). */
+  SESSION_MAX_BYTES: positiveInt.default(20 * 1024 * 1024),
   /** Attempts per job, the first included, for errors a retry may fix (default: 4). */
   JOB_ATTEMPTS: positiveInt.default(4),
   /** Base of the exponential retry backoff (default: 2000 ms; rate limits wait 4× longer). */

@@ -12,6 +12,8 @@ export * from './jobLife/moves.js';
 export * from './jobLife/retryLaterError.js';
 export * from './tenantStore.js';
 export * from './sessionStore.js';
+export * from './conversations/conversationStore.js';
+export * from './conversations/snapshot.js';
 export * from './queue.js';
 export * from './logger.js';
 export * from './paths.js';

@@ -13,6 +13,7 @@ export const JOB_ERROR_CODES = [
   'api_error',
   'invalid_request',
   'session_not_found',
+  'session_too_large',
   'max_turns',
   'budget_exceeded',
   'timeout',

@@ -168,7 +168,15 @@ export function createJobRequestSchema(limits: JobRequestLimits) {
       .record(z.string(), z.unknown(), { error: 'must be an object' })
       .refine((m) => jsonBytes(m) <= METADATA_MAX_BYTES, `must be at most ${METADATA_MAX_BYTES} bytes as JSON`)
       .optional(),
+    /** With `session_id`: a new branch of that conversation (`--fork-session`), with a session id of its own; both continue independently. */
+    fork: z.boolean().optional(),
   });
+}
+
+/** What a request's fields must be together (the schema checks each alone): the error for its field, or null. */
+export function jobRequestConflict(request: JobRequest): { field: string; message: string } | null {
+  if (request.fork && !request.session_id) return { field: 'fork', message: 'needs session_id: the conversation to branch from' };
+  return null;
 }
 
 export type JobRequest = z.infer<ReturnType<typeof createJobRequestSchema>>;

@@ -12,6 +12,14 @@ export interface Keys {
   tenantJobs(tenantId: string): string;
   session(id: string): string;
   sessionLock(id: string): string;
+  /** A session's turns in submission order: a list of job ids (the head runs next). */
+  sessionTurns(id: string): string;
+  /** The jobs whose turns made a session what it is (each that succeeded), oldest first: a list. */
+  sessionHistory(id: string): string;
+  /** A tenant's sessions by last use: session id → ms. */
+  tenantSessions(tenantId: string): string;
+  /** A conversation's snapshot (conversations/conversationStore.ts): hash {data, version, saved_at}. */
+  conversation(tenantId: string, conversationId: string): string;
   /** Pub/sub channel on which the API asks whichever worker runs a job to stop it. */
   cancelChannel(): string;
   idempotency(tenantId: string, keyHash: string): string;
@@ -71,6 +79,10 @@ export function createKeys(prefix: string): Keys {
     tenantJobs: (tenantId) => `${prefix}:tenant:${tenantId}:jobs`,
     session: (id) => `${prefix}:session:${id}`,
     sessionLock: (id) => `${prefix}:session:${id}:lock`,
+    sessionTurns: (id) => `${prefix}:session:${id}:turns`,
+    sessionHistory: (id) => `${prefix}:session:${id}:history`,
+    tenantSessions: (tenantId) => `${prefix}:tenant:${tenantId}:sessions`,
+    conversation: (tenantId, conversationId) => `${prefix}:tenant:${tenantId}:conversation:${conversationId}`,
     cancelChannel: () => `${prefix}:cancel`,
     idempotency: (tenantId, keyHash) => `${prefix}:idem:${tenantId}:${keyHash}`,
     tenantKeys: (tenantId) => `${prefix}:tenant:${tenantId}:keys`,

@@ -3,7 +3,7 @@
  * continues), then one atomic step (JobLife.submit: the record and its place in the
  * tenant's intake, or neither), under an optional Idempotency-Key.
  */
-import { checkPublicUrl, type JobRecord, type JobRequest } from '@claude-queue/shared';
+import { checkPublicUrl, jobRequestConflict, type JobRecord, type JobRequest } from '@claude-queue/shared';
 import type { ApiContext } from '../context.js';
 import { HttpProblem } from '../problem.js';
 
@@ -67,6 +67,8 @@ async function submit(ctx: ApiContext, tenantId: string, request: JobRequest): P
 
 /** What a new job must pass besides its schema: checks that read the network or Redis. */
 async function checkReferences(ctx: ApiContext, tenantId: string, request: JobRequest): Promise<void> {
+  const conflict = jobRequestConflict(request);
+  if (conflict) throw new HttpProblem(400, 'invalid_request', `${conflict.field}: ${conflict.message}`, { errors: [conflict] });
   if (request.webhook_url) {
     // Refused now when it can be known (an IP literal, or a name with only blocked
     // addresses); the delivery checks the address it connects to again.

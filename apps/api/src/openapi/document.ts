@@ -29,6 +29,7 @@ import { toOperation, type Endpoint } from './operations.js';
 import { describeApiErrors } from './problems.js';
 import * as schemas from './schemas.js';
 import { serviceEndpoints } from './servicePaths.js';
+import { sessionsEndpoints } from './sessionsPaths.js';
 
 const { version } = createRequire(import.meta.url)('../../package.json') as { version: string };
 
@@ -36,7 +37,7 @@ export type OpenApiDocument = OpenAPIV3_1.Document;
 
 /** Every route of the app; openapi.test.ts checks this list against the app's router. */
 export function listEndpoints(): Endpoint[] {
-  return [...jobsEndpoints(), ...adminEndpoints(), ...serviceEndpoints()];
+  return [...jobsEndpoints(), ...sessionsEndpoints(), ...adminEndpoints(), ...serviceEndpoints()];
 }
 
 export function createOpenApiDocument(ctx: Pick<ApiContext, 'config' | 'jobRequestSchema'>): OpenApiDocument {
@@ -56,6 +57,7 @@ export function createOpenApiDocument(ctx: Pick<ApiContext, 'config' | 'jobReque
     },
     tags: [
       { name: 'Jobs', description: "A tenant's prompts and their results (tenant API key)" },
+      { name: 'Sessions', description: "A tenant's conversations, continued with `session_id` (tenant API key)" },
       { name: 'Webhooks', description: "A job's webhook deliveries (tenant API key)" },
       { name: 'Usage', description: "A tenant's own usage (tenant API key)" },
       { name: 'Admin: tenants', description: 'Tenants, their keys, limits, credentials and webhooks (ADMIN_TOKEN)' },
@@ -105,6 +107,11 @@ function componentSchemas(ctx: Pick<ApiContext, 'config' | 'jobRequestSchema'>):
     Usage: schemas.usageSchema,
     DeliveryAttempt: schemas.deliveryAttemptSchema,
     Health: schemas.healthSchema,
+    Session: schemas.sessionSchema,
+    SessionList: z.object({
+      data: z.array(schemas.sessionSummarySchema).meta({ description: 'Most recently used first' }),
+      next_cursor: z.string().nullable().meta({ description: 'Pass as `cursor` for the next page; null on the last' }),
+    }),
   };
   const registry = z.registry<{ id: string }>();
   for (const [id, schema] of Object.entries(components)) registry.add(schema, { id });
@@ -138,7 +145,9 @@ function describeJobRequest(schema: OpenAPIV3_1.SchemaObject, config: ApiConfig)
     permission_mode: '`--permission-mode`: one of the modes this deployment allows (`ALLOWED_PERMISSION_MODES`).',
     mcp_config: '`--mcp-config` with `--strict-mcp-config`: `{"mcpServers": {…}}`.',
     json_schema: `\`--json-schema\`: the result’s \`structured_output\` is JSON matching it. At most ${JSON_OPTION_MAX_BYTES / 1024} KiB as JSON.`,
-    session_id: 'Continue the conversation of an earlier result’s `session_id` of this tenant (`--resume`, in that session’s workspace).',
+    session_id:
+      'Continue the conversation of an earlier result’s `session_id` of this tenant (`--resume`, on any worker: the conversation’s files and transcript follow it). Turns of one session run one at a time, in the order submitted.',
+    fork: 'With `session_id` (required then): a new branch of that conversation from its last good turn (`--fork-session`), with a `session_id` of its own; both go on independently.',
     timeout_ms: `Timeout of one attempt, in ms, up to ${config.JOB_TIMEOUT_MAX_MS} (\`JOB_TIMEOUT_MAX_MS\`; default: the worker's \`JOB_TIMEOUT_MS\`).`,
     stream: 'Stream the answer token by token as `text` events of `GET /v1/jobs/{id}/events` (default: false).',
     webhook_url: 'Where to POST this job’s events, signed (Standard Webhooks); default: the tenant’s `webhook_url`.',
@@ -164,6 +173,7 @@ function parameters(): Record<string, OpenAPIV3_1.ParameterObject> {
   const eventId = () => ({ type: 'string' as const, pattern: EVENT_ID.source });
   return {
     JobId: p({ name: 'id', in: 'path', required: true, description: 'The job id', schema: parameterSchema(schemas.uuid) }),
+    SessionId: p({ name: 'id', in: 'path', required: true, description: 'The session id (a job result’s `session_id`)', schema: parameterSchema(schemas.uuid) }),
     TenantId: p({ name: 'id', in: 'path', required: true, description: 'The tenant id', schema: { type: 'string' } }),
     KeyId: p({ name: 'keyId', in: 'path', required: true, description: 'The API key’s id (not the key)', schema: { type: 'string' } }),
     Prefer: p({

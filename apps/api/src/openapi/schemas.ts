@@ -179,3 +179,19 @@ export const jobTextEventSchema = z
   .meta({ description: "Data of a `text` event: the CLI's text as it comes (with `stream: true`, token deltas)" });
 
 export const healthSchema = z.object({ status: z.enum(['ok', 'ready']) });
+
+export const sessionSummarySchema = z
+  .object({
+    id: uuid,
+    created_at: z.iso.datetime(),
+    last_used_at: z.iso.datetime(),
+    expires_at: z.iso.datetime().meta({ description: 'SESSION_TTL_DAYS after its last use' }),
+    size_bytes: z.number().int().meta({ description: "The conversation's files (transcript and workspace) after its last turn" }),
+    max_bytes: z.number().int().meta({ description: 'SESSION_MAX_BYTES: a turn that makes the conversation larger fails with `session_too_large`' }),
+    forked_from: uuid.nullable().meta({ description: 'The session this one branched from (`fork: true`)' }),
+  })
+  .meta({ description: 'A conversation, continued by submitting jobs with its id as `session_id`' });
+
+export const sessionSchema = sessionSummarySchema.extend({
+  turns: z.array(uuid).meta({ description: 'The jobs whose turns made it what it is (each that succeeded), oldest first' }),
+});

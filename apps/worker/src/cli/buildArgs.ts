@@ -30,6 +30,8 @@ export function buildClaudeArgs(request: JobRequest, options: BuildArgsOptions =
   if (request.stream) args.push('--include-partial-messages');
   if (options.bare) args.push('--bare');
   if (options.resume) args.push('--resume', options.resume);
+  // A new session id for the branch; the conversation it branched from stays as it was.
+  if (options.resume && request.fork) args.push('--fork-session');
   if (request.model) args.push('--model', request.model);
   if (request.system_prompt) args.push(`--system-prompt=${request.system_prompt}`);
   if (request.append_system_prompt) args.push(`--append-system-prompt=${request.append_system_prompt}`);

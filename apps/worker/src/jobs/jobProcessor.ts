@@ -12,6 +12,7 @@ import { randomUUID } from 'node:crypto';
 import type { Job } from 'bullmq';
 import {
   conversationPaths,
+  SnapshotTooLargeError,
   refOf,
   type AttemptRecord,
   type JobError,
@@ -31,12 +32,15 @@ import { buildClaudeArgs } from '../cli/buildArgs.js';
 import { applyTenantCredentials, buildChildEnv } from '../cli/childEnv.js';
 import { classifyOutcome } from '../cli/classifyOutcome.js';
 import type { ClaudeRunner } from '../cli/runner.js';
+import type { ConversationSync } from '../conversations/conversationSync.js';
 import { jobHostRules } from '../sandbox/sandbox.js';
 import { retryDelayMs } from './retryPolicy.js';
 
 export interface ClaudeProcessorDeps {
   jobs: JobStore;
   life: JobLife;
+  /** Conversations saved after a turn and restored before one, whichever worker ran the last. */
+  conversations: ConversationSync;
   sessions: SessionStore;
   scheduler: Scheduler;
   events: JobEventLog;
@@ -76,7 +80,7 @@ const SESSION_BUSY_DELAY_MS = 1000;
 const isoNow = () => new Date().toISOString();
 
 export function createClaudeProcessor(deps: ClaudeProcessorDeps) {
-  const { jobs, life, sessions, scheduler, tenants, runner, config } = deps;
+  const { jobs, life, sessions, conversations, scheduler, tenants, runner, config } = deps;
 
   return async function processClaudeJob(job: Job<JobPayload>, token?: string, signal?: AbortSignal): Promise<RunReturnValue> {
     const ref = refOf(job);
@@ -101,18 +105,21 @@ export function createClaudeProcessor(deps: ClaudeProcessorDeps) {
     const timeoutMs = request.timeout_ms ?? config.JOB_TIMEOUT_MS;
     // A new job begins a conversation of its own id; a follow-up continues its session's.
     let conversationId = record.id;
+    let forkedFrom: string | null = null;
     let releaseSession: (() => Promise<void>) | null = null;
     if (request.session_id) {
       const session = await sessions.getForTenant(request.session_id, record.tenant_id);
       if (!session) return await life.fail(ref, { code: 'session_not_found', message: 'no such session for this tenant', retryable: false });
-      releaseSession = await sessions.tryLock(request.session_id, ref.id, token ?? randomUUID(), timeoutMs + 2 * config.WORKER_KILL_GRACE_MS + 10_000);
+      releaseSession = await sessions.tryTurn(request.session_id, ref.id, token ?? randomUUID(), timeoutMs + 2 * config.WORKER_KILL_GRACE_MS + 10_000);
       if (!releaseSession) {
-        // Another job is continuing this conversation right now: wait without spending
-        // an attempt, and let another of the tenant's jobs have the slot meanwhile.
-        log.debug('session busy; delaying');
+        // An earlier turn of this conversation has not ended: wait without spending an
+        // attempt, and let another of the tenant's jobs have the slot meanwhile.
+        log.debug('an earlier turn of the session has not ended; delaying');
         return await life.defer(job, token, SESSION_BUSY_DELAY_MS);
       }
-      conversationId = session.workspace;
+      // A fork runs in a new conversation of its own, a copy of the one it branches from.
+      conversationId = request.fork ? record.id : session.workspace;
+      forkedFrom = request.fork ? session.workspace : null;
     }
 
     let renewal: NodeJS.Timeout | undefined;
@@ -145,6 +152,13 @@ export function createClaudeProcessor(deps: ClaudeProcessorDeps) {
         log.error({ err: { message: (err as Error).message } }, "cannot open the tenant's credentials");
         return await life.fail(ref, { code: 'auth_failed', message: "the tenant's credentials cannot be used; an operator must set them again", retryable: false });
       }
+      const paths = conversationPaths(config.DATA_DIR, record.tenant_id, conversationId);
+      // Its last turn may have run on another worker (or this one's DATA_DIR was wiped).
+      if (forkedFrom) {
+        await conversations.branch(record.tenant_id, { id: forkedFrom, paths: conversationPaths(config.DATA_DIR, record.tenant_id, forkedFrom) }, paths);
+      } else if (request.session_id && (await conversations.restore(record.tenant_id, conversationId, paths))) {
+        log.info('conversation restored from the store');
+      }
       log.info('running CLI');
       // Text events go out in order, one append after the other; a failed append (Redis
       // away) loses live text, never the result.
@@ -158,11 +172,7 @@ export function createClaudeProcessor(deps: ClaudeProcessorDeps) {
         args: buildClaudeArgs(request, { resume: request.session_id, bare: config.WORKER_CLI_BARE, deniedTools: config.DENIED_TOOLS }),
         env: applyTenantCredentials(buildChildEnv(deps.env ?? process.env, { maxRetries: config.CLAUDE_CODE_MAX_RETRIES }), credentials),
         hosts: jobHostRules(request),
-        conversation: {
-          id: conversationId,
-          paths: conversationPaths(config.DATA_DIR, record.tenant_id, conversationId),
-          continued: request.session_id !== undefined,
-        },
+        conversation: { id: conversationId, paths, continued: request.session_id !== undefined },
         prompt: request.prompt,
         timeoutMs,
         signal,
@@ -195,7 +205,22 @@ export function createClaudeProcessor(deps: ClaudeProcessorDeps) {
       }
 
       const result = classified.result;
-      await sessions.record(result.session_id, record.tenant_id, outcome.conversationId ?? conversationId);
+      const ranIn = outcome.conversationId ?? conversationId;
+      let sizeBytes: number;
+      try {
+        const saved = await conversations.save(record.tenant_id, ranIn, conversationPaths(config.DATA_DIR, record.tenant_id, ranIn));
+        sizeBytes = saved.bytes;
+        log.debug({ bytes: saved.bytes, stored_bytes: saved.storedBytes }, 'conversation saved');
+      } catch (err) {
+        if (!(err instanceof SnapshotTooLargeError)) throw err;
+        // Not truncated, not saved: the conversation stays at its last good turn.
+        return await life.fail(ref, { code: 'session_too_large', message: err.message, retryable: false }, history, result);
+      }
+      await sessions.record(result.session_id, record.tenant_id, ranIn, {
+        jobId: ref.id,
+        sizeBytes,
+        ...(request.fork && request.session_id ? { forkedFrom: request.session_id } : {}),
+      });
       return await life.succeed(ref, result);
     } finally {
       clearInterval(renewal);

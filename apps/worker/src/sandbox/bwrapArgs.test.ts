@@ -63,11 +63,12 @@ describe('buildBwrapArgs', () => {
 });
 
 describe('bridgeScript', () => {
-  it('waits for the bridge on 127.0.0.1:3128 (0C38) before it execs the CLI', () => {
+  it('waits for the bridge on 127.0.0.1:3128 (0C38) before it runs the CLI, and ends the bridge with it', () => {
     const script = bridgeScript();
     expect(script).toContain('TCP-LISTEN:3128,bind=127.0.0.1');
     expect(script).toContain(`UNIX-CONNECT:${SANDBOX_PATHS.egressSocket}`);
     expect(script).toContain(': 0100007F:0C38 00000000:0000 0A');
-    expect(script.trim().split('\n').at(-1)).toBe('exec "$@"');
+    // The command's status is the sandbox's, and nothing it started stays behind.
+    expect(script.trim().split('\n').slice(-4)).toEqual(['"$@"', 'status=$?', 'kill "$bridge" 2>/dev/null', 'exit "$status"']);
   });
 });

@@ -95,12 +95,20 @@ export function bridgeScript(): string {
   const hexPort = BRIDGE_PORT.toString(16).toUpperCase().padStart(4, '0');
   return [
     `${SANDBOX_PATHS.socat} TCP-LISTEN:${BRIDGE_PORT},bind=127.0.0.1,reuseaddr,fork UNIX-CONNECT:${SANDBOX_PATHS.egressSocket} 2>/dev/null &`,
+    'bridge=$!',
     'n=0',
     `until grep -q ': 0100007F:${hexPort} 00000000:0000 0A' /proc/net/tcp; do`,
     '  n=$((n + 1))',
     `  if [ "$n" -gt 500 ]; then echo 'claude-queue sandbox: the network bridge did not start' >&2; exit 125; fi`,
     '  sleep 0.01',
     'done',
-    'exec "$@"',
+    // Not exec: once the command ends, the bridge must end too. The sandbox's init waits
+    // for every process in it, so a bridge left running would keep the whole sandbox
+    // alive, even with its worker gone (whose death bwrap's --die-with-parent does not
+    // always carry past the user namespace's change of uid).
+    '"$@"',
+    'status=$?',
+    'kill "$bridge" 2>/dev/null',
+    'exit "$status"',
   ].join('\n');
 }

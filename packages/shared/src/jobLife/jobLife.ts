@@ -18,6 +18,7 @@ import type { Keys } from '../keys.js';
 import { publishCancel, type ClaudeQueue } from '../queue.js';
 import { runScript } from '../redisScript.js';
 import { DEFAULT_PRIORITY, type Scheduler } from '../scheduler/scheduler.js';
+import { SESSION_TTL_SECONDS } from '../sessionStore.js';
 import { MOVES, type MoveName } from './moves.js';
 import { RetryLaterError } from './retryLaterError.js';
 import { DEFER, MOVE, START, SUBMIT } from './scripts.js';
@@ -74,6 +75,8 @@ export interface JobLifeOptions {
   retentionSeconds: number;
   /** The claude queue: what BullMQ holds of a job follows its moves. */
   queue: ClaudeQueue;
+  /** How long a session's turns are kept (SESSION_TTL_DAYS; default 30 days). */
+  sessionTtlSeconds?: number;
   /** The clock moves are stamped with (ms; default: Date.now). */
   clock?: () => number;
 }
@@ -123,6 +126,8 @@ export class JobLife {
         sched_lastv: k.schedLastVtime(),
         sched_vnow: k.schedVnow(),
         sched_seq: k.schedSeq(),
+        // Unused without a session: any key of the job's own.
+        session_turns: request.session_id ? k.sessionTurns(request.session_id) : k.job(id),
       },
       {
         job_id: id,
@@ -133,6 +138,8 @@ export class JobLife {
         status_event: JSON.stringify({ status: 'queued' } satisfies JobStatusEvent),
         channel: k.jobEventsChannel(),
         job_cap: JOB_EVENTS_CAP,
+        in_session: request.session_id ? 1 : 0,
+        session_ttl: this.options.sessionTtlSeconds ?? SESSION_TTL_SECONDS,
       },
       Object.entries(serializeRecord(record)).flat(),
     );

@@ -38,13 +38,14 @@ end
 
 /**
  * submit: writes a new job's record and puts it in its tenant's intake, unless the
- * tenant is gone, disabled or at max_queued. Returns {'queued', queued after},
+ * tenant is gone, disabled or at max_queued; a follow-up (in_session '1') also takes its
+ * place in its session's turns, after every turn submitted before it. Returns {'queued', queued after},
  * {'full', queued, max}, {'disabled'} or {'no_tenant'}.
  */
 export const SUBMIT = luaScript('job_submit', {
   lib: LIFE_LIB,
-  keys: ['record', 'tenant_jobs', 'job_events', 'tenant', 'intake', 'sched_tenants', 'sched_lastv', 'sched_vnow', 'sched_seq'],
-  args: ['job_id', 'tenant_id', 'priority', 'defaults', 'retention', 'status_event', 'channel', 'job_cap'],
+  keys: ['record', 'tenant_jobs', 'job_events', 'tenant', 'intake', 'sched_tenants', 'sched_lastv', 'sched_vnow', 'sched_seq', 'session_turns'],
+  args: ['job_id', 'tenant_id', 'priority', 'defaults', 'retention', 'status_event', 'channel', 'job_cap', 'in_session', 'session_ttl'],
   body: `
 if redis.call('exists', tenant) == 0 then return { 'no_tenant' } end
 if redis.call('hget', tenant, 'disabled') == '1' then return { 'disabled' } end
@@ -55,6 +56,10 @@ set_fields(record, rest_start)
 redis.call('zadd', tenant_jobs, 0, job_id)
 announce(job_events, channel, job_id, status_event, job_cap, retention)
 join_intake(intake, sched_tenants, sched_lastv, sched_vnow, sched_seq, tenant_id, job_id, priority)
+if in_session == '1' then
+  redis.call('rpush', session_turns, job_id)
+  redis.call('expire', session_turns, session_ttl)
+end
 return { 'queued', queued + 1 }
 `,
 });

@@ -1,0 +1,141 @@
+/**
+ * Conversations follow their caller to any worker: three turns of one conversation on
+ * three workers that share nothing but Redis (each its own DATA_DIR, as on three
+ * machines), with the real CLI. Turn 1 writes a file, turn 2 reads it back, turn 3 sees
+ * the whole conversation. Turn 1 runs on a warm (pooled) process, the others cold.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { createLogger, type JobView } from '@claude-queue/shared';
+import { createClaudeWorker } from '@claude-queue/worker';
+import { startTestApi, type TestApi } from '../support/apiServer.js';
+import { createTestEnv, type TestEnv } from '../support/env.js';
+import { startFakeAnthropic, type FakeAnthropic, type FakeReply } from '../support/fakeAnthropic.js';
+import { submitJob, waitForFinal } from '../support/jobs.js';
+
+const JOB_TIMEOUT_MS = 60_000;
+let env: TestEnv;
+let model: FakeAnthropic;
+let api: TestApi;
+let tenant: { id: string; api_key: string };
+const dataDirs: string[] = [];
+
+beforeAll(async () => {
+  env = await createTestEnv();
+  model = await startFakeAnthropic();
+  api = await startTestApi(env.apiConfig());
+  tenant = await api.createTenant('portable');
+});
+
+afterAll(async () => {
+  await api?.close();
+  await model?.close();
+  await env?.cleanup();
+  await Promise.all(dataDirs.map((d) => rm(d, { recursive: true, force: true })));
+});
+
+/** A worker on a machine of its own: its own DATA_DIR, nothing shared but Redis. Closed after `work`. */
+async function onNewWorker<T>(work: () => Promise<T>, config: Record<string, string> = {}): Promise<T> {
+  const dataDir = await mkdtemp(path.join(tmpdir(), 'cq-machine-'));
+  dataDirs.push(dataDir);
+  const worker = createClaudeWorker({
+    config: env.workerConfig({ DATA_DIR: dataDir, WORKER_CONCURRENCY: '1', ...config }),
+    logger: createLogger('worker', 'silent'),
+    env: { PATH: process.env.PATH, ANTHROPIC_BASE_URL: model.url, ANTHROPIC_API_KEY: 'sk-ant-test-deployment' },
+  });
+  await worker.ready;
+  try {
+    return await work();
+  } finally {
+    await worker.close(1000);
+  }
+}
+
+const write = (file_path: string, content: string): FakeReply => ({ kind: 'tool', name: 'Write', input: { file_path, content } });
+const read = (file_path: string): FakeReply => ({ kind: 'tool', name: 'Read', input: { file_path } });
+
+async function turn(prompt: string, replies: FakeReply[], body: Record<string, unknown> = {}): Promise<JobView> {
+  model.script(prompt, replies);
+  const job = await submitJob(api, tenant.api_key, { prompt, allowed_tools: ['Read', 'Write'], permission_mode: 'acceptEdits', ...body });
+  return waitForFinal(api, tenant.api_key, job.id, JOB_TIMEOUT_MS);
+}
+
+const lastToolResults = (prompt: string) => model.callsFor(prompt).at(-1)?.toolResults.map((r) => r.content).join('\n') ?? '';
+
+it('continues a conversation on three workers with separate DATA_DIRs, its files and context with it', async () => {
+  const secret = `remember ${randomBytes(6).toString('hex')}`;
+  const first = await onNewWorker(() => turn('turn one: write the note', [write('/workspace/note.txt', secret)]));
+  expect(first.status, JSON.stringify(first.error)).toBe('succeeded');
+  const session_id = first.result!.session_id;
+
+  const second = await onNewWorker(() => turn('turn two: read the note', [read('/workspace/note.txt')], { session_id }));
+  expect(second.status, JSON.stringify(second.error)).toBe('succeeded');
+  expect(second.result!.session_id).toBe(session_id);
+  // The file turn one wrote, on another machine, read back by turn two.
+  expect(lastToolResults('turn two: read the note')).toContain(secret);
+
+  const third = await onNewWorker(() => turn('turn three: what happened', [], { session_id }));
+  expect(third.status, JSON.stringify(third.error)).toBe('succeeded');
+  // The model saw the whole conversation: both earlier turns, then this one.
+  const texts = model.callsFor('turn three: what happened')[0]!.userTexts;
+  expect(texts[0]).toBe('turn one: write the note');
+  expect(texts).toContain('turn two: read the note');
+  expect(texts.at(-1)).toBe('turn three: what happened');
+});
+
+it('fails a turn that makes the conversation larger than SESSION_MAX_BYTES, and keeps its last good state', async () => {
+  const small = { SESSION_MAX_BYTES: String(256 * 1024) };
+  const first = await onNewWorker(() => turn('big one: start', [write('/workspace/small.txt', 'small')]), small);
+  expect(first.status, JSON.stringify(first.error)).toBe('succeeded');
+  const session_id = first.result!.session_id;
+
+  const big = 'x'.repeat(300 * 1024);
+  const tooBig = await onNewWorker(() => turn('big one: grow', [write('/workspace/big.txt', big)], { session_id }), small);
+  expect(tooBig.status).toBe('failed');
+  expect(tooBig.error).toMatchObject({ code: 'session_too_large', retryable: false });
+  expect(tooBig.error!.message).toContain('SESSION_MAX_BYTES (262144)');
+
+  // The next turn, on yet another machine, continues from before the oversized one.
+  const after = await onNewWorker(() => turn('big one: after', [read('/workspace/big.txt'), read('/workspace/small.txt')], { session_id }), small);
+  expect(after.status, JSON.stringify(after.error)).toBe('succeeded');
+  const results = lastToolResults('big one: after');
+  expect(results).not.toContain('xxxxxxxxxx');
+  expect(results).toContain('small');
+  expect(model.callsFor('big one: after')[0]!.userTexts).not.toContain('big one: grow');
+});
+
+it('forks a conversation: a new session from that point, and both branches go on independently', async () => {
+  const first = await onNewWorker(() => turn('fork base: write', [write('/workspace/base.txt', 'base state')]));
+  expect(first.status, JSON.stringify(first.error)).toBe('succeeded');
+  const trunk = first.result!.session_id;
+
+  const branch = await onNewWorker(() => turn('fork: branch turn', [write('/workspace/branch.txt', 'branch only'), read('/workspace/base.txt')], { session_id: trunk, fork: true }));
+  expect(branch.status, JSON.stringify(branch.error)).toBe('succeeded');
+  const forked = branch.result!.session_id;
+  expect(forked).not.toBe(trunk);
+  expect(lastToolResults('fork: branch turn')).toContain('base state');
+
+  // The trunk goes on without the branch's turn or file; the branch with both.
+  const onTrunk = await onNewWorker(() => turn('fork: trunk again', [read('/workspace/branch.txt')], { session_id: trunk }));
+  expect(onTrunk.status, JSON.stringify(onTrunk.error)).toBe('succeeded');
+  expect(onTrunk.result!.session_id).toBe(trunk);
+  expect(model.callsFor('fork: trunk again')[0]!.userTexts).not.toContain('fork: branch turn');
+  expect(lastToolResults('fork: trunk again')).not.toContain('branch only');
+
+  const onBranch = await onNewWorker(() => turn('fork: branch again', [read('/workspace/branch.txt')], { session_id: forked }));
+  expect(onBranch.status, JSON.stringify(onBranch.error)).toBe('succeeded');
+  expect(onBranch.result!.session_id).toBe(forked);
+  const texts = model.callsFor('fork: branch again')[0]!.userTexts;
+  expect(texts).toContain('fork: branch turn');
+  expect(texts).not.toContain('fork: trunk again');
+  expect(lastToolResults('fork: branch again')).toContain('branch only');
+});
+
+it('refuses fork without session_id, naming the field', async () => {
+  const res = await api.request('POST', '/v1/jobs', { key: tenant.api_key, body: { prompt: 'x', fork: true } });
+  expect(res.status).toBe(400);
+  expect(res.body.errors).toEqual([{ field: 'fork', message: 'needs session_id: the conversation to branch from' }]);
+});
