@@ -139,3 +139,49 @@ it('refuses fork without session_id, naming the field', async () => {
   expect(res.status).toBe(400);
   expect(res.body.errors).toEqual([{ field: 'fork', message: 'needs session_id: the conversation to branch from' }]);
 });
+
+it('runs two follow-ups submitted together one after the other, in order: the second sees the first', async () => {
+  const first = await onNewWorker(() => turn('order: start', []));
+  const session_id = first.result!.session_id;
+  const [a, b] = await onNewWorker(async () => {
+    model.script('order: A', []);
+    model.script('order: B', []);
+    const jobA = await submitJob(api, tenant.api_key, { prompt: 'order: A', session_id });
+    const jobB = await submitJob(api, tenant.api_key, { prompt: 'order: B', session_id });
+    return Promise.all([waitForFinal(api, tenant.api_key, jobA.id, JOB_TIMEOUT_MS), waitForFinal(api, tenant.api_key, jobB.id, JOB_TIMEOUT_MS)]);
+  }, { WORKER_CONCURRENCY: '2' });
+  expect([a.status, b.status]).toEqual(['succeeded', 'succeeded']);
+  expect(Date.parse(b.started_at!)).toBeGreaterThanOrEqual(Date.parse(a.finished_at!));
+  expect(model.callsFor('order: B')[0]!.userTexts).toEqual(['order: start', 'order: A', 'order: B']);
+
+  // The session's view: its turns in order, its size and limit, its expiry.
+  const view = await api.request('GET', `/v1/sessions/${session_id}`, { key: tenant.api_key });
+  expect(view.status).toBe(200);
+  expect(view.body).toMatchObject({ id: session_id, turns: [first.id, a.id, b.id], forked_from: null, max_bytes: 20 * 1024 * 1024 });
+  expect(view.body.size_bytes).toBeGreaterThan(0);
+  expect(Date.parse(view.body.expires_at) - Date.parse(view.body.last_used_at)).toBe(30 * 86_400_000);
+  const list = await api.request('GET', '/v1/sessions?limit=100', { key: tenant.api_key });
+  expect(list.body.data.map((s: { id: string }) => s.id)).toContain(session_id);
+});
+
+it("keeps sessions to their tenant, and a deleted session can't be continued anywhere", async () => {
+  const first = await onNewWorker(() => turn('delete me: start', []));
+  const session_id = first.result!.session_id;
+  const other = await api.createTenant('other-portable');
+  for (const [method, path] of [['GET', `/v1/sessions/${session_id}`], ['DELETE', `/v1/sessions/${session_id}`]] as const) {
+    const res = await api.request(method, path, { key: other.api_key });
+    expect(res.status).toBe(404);
+    expect(res.body.code).toBe('session_not_found');
+  }
+  expect((await api.request('GET', '/v1/sessions', { key: other.api_key })).body.data).toEqual([]);
+  const stolen = await api.request('POST', '/v1/jobs', { key: other.api_key, body: { prompt: 'steal', session_id } });
+  expect(stolen.body.code).toBe('session_not_found');
+
+  expect((await api.request('DELETE', `/v1/sessions/${session_id}`, { key: tenant.api_key })).status).toBe(204);
+  expect((await api.request('GET', `/v1/sessions/${session_id}`, { key: tenant.api_key })).status).toBe(404);
+  const after = await api.request('POST', '/v1/jobs', { key: tenant.api_key, body: { prompt: 'after delete', session_id } });
+  expect(after.status).toBe(404);
+  expect(after.body.code).toBe('session_not_found');
+  // Its stored state is gone from Redis too.
+  expect(await api.ctx.redis.keys(`${api.ctx.keys.prefix}:tenant:${tenant.id}:conversation:${first.id}`)).toEqual([]);
+});
