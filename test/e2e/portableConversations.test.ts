@@ -12,9 +12,10 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createLogger, type JobView } from '@claude-queue/shared';
 import { createClaudeWorker } from '@claude-queue/worker';
 import { startTestApi, type TestApi } from '../support/apiServer.js';
-import { createTestEnv, type TestEnv } from '../support/env.js';
+import { createTestEnv, waitFor, type TestEnv } from '../support/env.js';
 import { startFakeAnthropic, type FakeAnthropic, type FakeReply } from '../support/fakeAnthropic.js';
 import { submitJob, waitForFinal } from '../support/jobs.js';
+import { startWorkerProcess, type WorkerProcess } from '../support/workerProcess.js';
 
 const JOB_TIMEOUT_MS = 60_000;
 let env: TestEnv;
@@ -184,4 +185,49 @@ it("keeps sessions to their tenant, and a deleted session can't be continued any
   expect(after.body.code).toBe('session_not_found');
   // Its stored state is gone from Redis too.
   expect(await api.ctx.redis.keys(`${api.ctx.keys.prefix}:tenant:${tenant.id}:conversation:${first.id}`)).toEqual([]);
+});
+
+it('continues a conversation whose worker was SIGKILLed mid-turn, on another machine, from its last good turn', async () => {
+  const first = await onNewWorker(() => turn('killed: start', [write('/workspace/note.txt', 'kept')]));
+  expect(first.status, JSON.stringify(first.error)).toBe('succeeded');
+  const session_id = first.result!.session_id;
+
+  // Worker processes with short locks, so a dead one is noticed within seconds; each its own DATA_DIR.
+  const processEnv = async () => {
+    const dataDir = await mkdtemp(path.join(tmpdir(), 'cq-machine-'));
+    dataDirs.push(dataDir);
+    return env.processEnv({
+      DATA_DIR: dataDir,
+      ANTHROPIC_BASE_URL: model.url,
+      ANTHROPIC_API_KEY: 'sk-ant-test-deployment',
+      WORKER_LOCK_DURATION_MS: '2000',
+      WORKER_STALLED_INTERVAL_MS: '1000',
+    });
+  };
+  const doomed = startWorkerProcess(await processEnv());
+  let survivor: WorkerProcess | undefined;
+  try {
+    await doomed.ready;
+    // The turn writes a file, then its model hangs: the worker dies there.
+    model.script('killed: turn two', [write('/workspace/partial.txt', 'never saved'), { kind: 'hang' }]);
+    const job = await submitJob(api, tenant.api_key, { prompt: 'killed: turn two', session_id, allowed_tools: ['Read', 'Write'], permission_mode: 'acceptEdits' });
+    await waitFor(() => (model.callsFor('killed: turn two').length >= 2 ? true : undefined), 30_000, 'the turn to reach its hang');
+    await doomed.stop('SIGKILL');
+    survivor = startWorkerProcess(await processEnv());
+    await survivor.ready;
+    const done = await waitForFinal(api, tenant.api_key, job.id, JOB_TIMEOUT_MS);
+    expect(done.status, JSON.stringify(done.error)).toBe('succeeded');
+    expect(done.result!.session_id).toBe(session_id);
+    expect(done.attempt_history.map((a) => a.code)).toEqual(['worker_lost']);
+
+    // The next turn sees turn one's file, not what the killed run wrote before it died.
+    const third = await turn('killed: turn three', [read('/workspace/note.txt'), read('/workspace/partial.txt')], { session_id });
+    expect(third.status, JSON.stringify(third.error)).toBe('succeeded');
+    const results = lastToolResults('killed: turn three');
+    expect(results).toContain('kept');
+    expect(results).not.toContain('never saved');
+  } finally {
+    await doomed.stop('SIGKILL');
+    await survivor?.stop('SIGKILL');
+  }
 });
