@@ -18,6 +18,8 @@ import { submitJob, waitForFinal } from '../support/jobs.js';
 import { startWorkerProcess, type WorkerProcess } from '../support/workerProcess.js';
 
 const JOB_TIMEOUT_MS = 60_000;
+/** Several worker starts, real CLI runs and (once) a dead worker's recovery per test, on a busy machine. */
+const TEST_TIMEOUT_MS = 150_000;
 let env: TestEnv;
 let model: FakeAnthropic;
 let api: TestApi;
@@ -85,7 +87,7 @@ it('continues a conversation on three workers with separate DATA_DIRs, its files
   expect(texts[0]).toBe('turn one: write the note');
   expect(texts).toContain('turn two: read the note');
   expect(texts.at(-1)).toBe('turn three: what happened');
-});
+}, TEST_TIMEOUT_MS);
 
 it('fails a turn that makes the conversation larger than SESSION_MAX_BYTES, and keeps its last good state', async () => {
   const small = { SESSION_MAX_BYTES: String(256 * 1024) };
@@ -106,7 +108,7 @@ it('fails a turn that makes the conversation larger than SESSION_MAX_BYTES, and 
   expect(results).not.toContain('xxxxxxxxxx');
   expect(results).toContain('small');
   expect(model.callsFor('big one: after')[0]!.userTexts).not.toContain('big one: grow');
-});
+}, TEST_TIMEOUT_MS);
 
 it('forks a conversation: a new session from that point, and both branches go on independently', async () => {
   const first = await onNewWorker(() => turn('fork base: write', [write('/workspace/base.txt', 'base state')]));
@@ -133,13 +135,13 @@ it('forks a conversation: a new session from that point, and both branches go on
   expect(texts).toContain('fork: branch turn');
   expect(texts).not.toContain('fork: trunk again');
   expect(lastToolResults('fork: branch again')).toContain('branch only');
-});
+}, TEST_TIMEOUT_MS);
 
 it('refuses fork without session_id, naming the field', async () => {
   const res = await api.request('POST', '/v1/jobs', { key: tenant.api_key, body: { prompt: 'x', fork: true } });
   expect(res.status).toBe(400);
   expect(res.body.errors).toEqual([{ field: 'fork', message: 'needs session_id: the conversation to branch from' }]);
-});
+}, TEST_TIMEOUT_MS);
 
 it('runs two follow-ups submitted together one after the other, in order: the second sees the first', async () => {
   const first = await onNewWorker(() => turn('order: start', []));
@@ -163,7 +165,7 @@ it('runs two follow-ups submitted together one after the other, in order: the se
   expect(Date.parse(view.body.expires_at) - Date.parse(view.body.last_used_at)).toBe(30 * 86_400_000);
   const list = await api.request('GET', '/v1/sessions?limit=100', { key: tenant.api_key });
   expect(list.body.data.map((s: { id: string }) => s.id)).toContain(session_id);
-});
+}, TEST_TIMEOUT_MS);
 
 it("keeps sessions to their tenant, and a deleted session can't be continued anywhere", async () => {
   const first = await onNewWorker(() => turn('delete me: start', []));
@@ -185,7 +187,7 @@ it("keeps sessions to their tenant, and a deleted session can't be continued any
   expect(after.body.code).toBe('session_not_found');
   // Its stored state is gone from Redis too.
   expect(await api.ctx.redis.keys(`${api.ctx.keys.prefix}:tenant:${tenant.id}:conversation:${first.id}`)).toEqual([]);
-});
+}, TEST_TIMEOUT_MS);
 
 it('continues a conversation whose worker was SIGKILLed mid-turn, on another machine, from its last good turn', async () => {
   const first = await onNewWorker(() => turn('killed: start', [write('/workspace/note.txt', 'kept')]));
@@ -230,4 +232,4 @@ it('continues a conversation whose worker was SIGKILLed mid-turn, on another mac
     await doomed.stop('SIGKILL');
     await survivor?.stop('SIGKILL');
   }
-});
+}, TEST_TIMEOUT_MS);

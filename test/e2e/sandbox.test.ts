@@ -281,7 +281,7 @@ function expectNoLeak(expect: ExpectStatic, run: Run): void {
 /** The run ran to the end and every scripted tool call came back with a result. */
 function expectRan(expect: ExpectStatic, run: Run, toolCalls: number): void {
   expect(run.job.status, JSON.stringify(run.job.error)).toBe('succeeded');
-  expect(run.results).toHaveLength(toolCalls);
+  expect(run.results, JSON.stringify({ attempts: run.job.attempts, history: run.job.attempt_history, text: run.text.slice(0, 300) })).toHaveLength(toolCalls);
   expect(run.text).toContain('tool results:');
 }
 
@@ -635,10 +635,13 @@ describe('after every attack', () => {
     expect(trap.connections).toBe(0);
     expect(await snapshot(victimPaths.root)).toEqual(victimTreeBefore);
     for (const target of hostTargets) expect(existsSync(target), target).toBe(false);
-    // Every file under DATA_DIR is the planted one or inside a tenant's run folder (a
-    // workspace or a home); no attack's file is anywhere, not even in another run's folder.
+    // Every file under DATA_DIR is the planted one, inside a tenant's run folder (a
+    // workspace or a home), or the worker's note of a conversation's stored version beside
+    // them; no attack's file is anywhere, not even in another run's folder.
     const files = Object.keys(await snapshot(main.env.dataDir)).filter((rel) => !rel.endsWith('/'));
-    expect(files.filter((rel) => rel !== 'admin-token' && !/^tenants\/[^/]+\/(.+\/)?(workspace|home)\/./.test(rel))).toEqual([]);
+    const expected = (rel: string) =>
+      rel === 'admin-token' || /^tenants\/[^/]+\/(.+\/)?(workspace|home)\/./.test(rel) || /^tenants\/[^/]+\/conversations\/[^/]+\/\.snapshot-version$/.test(rel);
+    expect(files.filter((rel) => !expected(rel))).toEqual([]);
     const markers = new Set(hostTargets.map((t) => path.basename(t)).filter((name) => name.endsWith('-was-here')));
     expect(files.filter((rel) => markers.has(path.basename(rel)))).toEqual([]);
   });
