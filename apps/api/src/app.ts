@@ -13,6 +13,8 @@ import { adminTenantsRouter } from './routes/adminTenants.js';
 import { deliveriesRouter } from './routes/deliveries.js';
 import { healthRouter } from './routes/health.js';
 import { jobsRouter } from './routes/jobs.js';
+import { batchBody } from './middleware/batchBody.js';
+import { batchesRouter } from './routes/batches.js';
 import { sessionsRouter } from './routes/sessions.js';
 import { usageRouter } from './routes/usage.js';
 import { docsRouter } from './openapi/docsRouter.js';
@@ -55,6 +57,8 @@ export function createApp(ctx: ApiContext): Express {
   app.use('/v1/jobs', tenantAuth, body, jobsRouter(ctx));
   app.use('/v1/usage', tenantAuth, usageRouter(ctx));
   app.use('/v1/sessions', tenantAuth, sessionsRouter(ctx));
+  // Its own body limit: a batch holds up to BATCH_MAX_REQUESTS requests.
+  app.use('/v1/batches', tenantAuth, batchBody(ctx.config.BATCH_MAX_BYTES), batchesRouter(ctx));
   // Bull Board for operators, behind its own Basic login (board/).
   app.use(BOARD_PATH, createBoardApp(ctx));
 

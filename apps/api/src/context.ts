@@ -18,6 +18,7 @@ import {
   JobLife,
   JobStore,
   RedisConversationStore,
+  BatchStore,
   type ConversationStore,
   secretsKeyFromConfig,
   Scheduler,
@@ -47,6 +48,7 @@ export interface ApiContext {
   /** Every change of a job's status: submit, cancel, reopen… (jobLife/jobLife.ts). */
   life: JobLife;
   sessions: SessionStore;
+  batches: BatchStore;
   /** Conversations' stored state (what DELETE /v1/sessions/{id} removes). */
   conversations: ConversationStore;
   idempotency: IdempotencyStore;
@@ -96,6 +98,7 @@ export function createApiContext(config: ApiConfig, logger: Logger): ApiContext 
     life: new JobLife(redis, keys, scheduler, { retentionSeconds: retentionSeconds(config), sessionTtlSeconds: sessionTtlSeconds(config), queue }),
     sessions: new SessionStore(redis, keys, sessionTtlSeconds(config)),
     conversations: new RedisConversationStore(redis, keys, sessionTtlSeconds(config)),
+    batches: new BatchStore(redis, keys, scheduler, retentionSeconds(config)),
     idempotency: new IdempotencyStore(redis, keys, config.IDEMPOTENCY_TTL_HOURS * 3600),
     scheduler,
     events: new JobEventLog(redis, keys, retentionSeconds(config)),

@@ -5,7 +5,9 @@
  * once it is done, get the original job back.
  */
 import { createHash } from 'node:crypto';
+import type { Request } from 'express';
 import type { Redis } from 'ioredis';
+import { HttpProblem } from './problem.js';
 import { luaScript, runScript, type Keys } from '@claude-queue/shared';
 
 export type IdempotencyClaim =
@@ -92,4 +94,15 @@ export class IdempotencyStore {
       },
     };
   }
+}
+
+/** The request's `Idempotency-Key`, checked: undefined when it has none. */
+export function idempotencyKeyOf(req: Request): string | undefined {
+  const key = req.get('idempotency-key');
+  if (key !== undefined && !IDEMPOTENCY_KEY.test(key)) {
+    throw new HttpProblem(400, 'invalid_request', 'Idempotency-Key must be 1 to 255 printable ASCII characters', {
+      errors: [{ field: 'Idempotency-Key', message: 'invalid' }],
+    });
+  }
+  return key;
 }

@@ -139,6 +139,9 @@ const apiSchema = sharedSchema.extend({
   ADMIN_TOKEN: z.string({ error: 'is required (a secret of at least 16 characters)' }).min(16, 'must be at least 16 characters'),
   /** Largest request body (default: 1 MiB). */
   MAX_BODY_BYTES: positiveInt.default(1024 * 1024),
+  /** POST /v1/batches: requests per batch, and the body's bytes (its own limit beside MAX_BODY_BYTES). */
+  BATCH_MAX_REQUESTS: positiveInt.default(10_000),
+  BATCH_MAX_BYTES: positiveInt.default(32 * 1024 * 1024),
   /** How long an Idempotency-Key is remembered (default: 24 hours). */
   IDEMPOTENCY_TTL_HOURS: positiveInt.default(24),
   /** How long the API waits for requests in flight on SIGTERM (default: 10 s). */

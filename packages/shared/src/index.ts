@@ -14,6 +14,7 @@ export * from './tenantStore.js';
 export * from './sessionStore.js';
 export * from './conversations/conversationStore.js';
 export * from './conversations/snapshot.js';
+export * from './batches/batchStore.js';
 export * from './queue.js';
 export * from './logger.js';
 export * from './paths.js';

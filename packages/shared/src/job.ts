@@ -66,6 +66,9 @@ export interface JobView {
   result: JobResult | null;
   error: JobError | null;
   metadata: Record<string, unknown> | null;
+  /** A request of a batch (POST /v1/batches): the batch and the request's `custom_id`. */
+  batch_id?: string;
+  custom_id?: string;
 }
 
 /** The payload BullMQ carries: ids only. The job record in Redis holds the request. */

@@ -132,5 +132,6 @@ function deserialize(h: Record<string, string>): JobRecord {
     result: json<JobResult>(h.result),
     error: json<JobError>(h.error),
     metadata: json<Record<string, unknown>>(h.metadata),
+    ...(h.batch_id ? { batch_id: h.batch_id, custom_id: h.custom_id ?? '' } : {}),
   };
 }

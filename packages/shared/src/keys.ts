@@ -18,6 +18,12 @@ export interface Keys {
   sessionHistory(id: string): string;
   /** A tenant's sessions by last use: session id → ms. */
   tenantSessions(tenantId: string): string;
+  /** A batch (batches/batchStore.ts): hash {id, tenant_id, status, counts per job status, …}. */
+  batch(id: string): string;
+  /** A batch's jobs in submission order: a list of job ids. */
+  batchJobs(id: string): string;
+  /** A tenant's batches: batch id → created (ms). */
+  tenantBatches(tenantId: string): string;
   /** A conversation's snapshot (conversations/conversationStore.ts): hash {data, version, saved_at}. */
   conversation(tenantId: string, conversationId: string): string;
   /** Pub/sub channel on which the API asks whichever worker runs a job to stop it. */
@@ -82,6 +88,9 @@ export function createKeys(prefix: string): Keys {
     sessionTurns: (id) => `${prefix}:session:${id}:turns`,
     sessionHistory: (id) => `${prefix}:session:${id}:history`,
     tenantSessions: (tenantId) => `${prefix}:tenant:${tenantId}:sessions`,
+    batch: (id) => `${prefix}:batch:${id}`,
+    batchJobs: (id) => `${prefix}:batch:${id}:jobs`,
+    tenantBatches: (tenantId) => `${prefix}:tenant:${tenantId}:batches`,
     conversation: (tenantId, conversationId) => `${prefix}:tenant:${tenantId}:conversation:${conversationId}`,
     cancelChannel: () => `${prefix}:cancel`,
     idempotency: (tenantId, keyHash) => `${prefix}:idem:${tenantId}:${keyHash}`,

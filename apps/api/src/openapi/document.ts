@@ -23,6 +23,7 @@ import { IDEMPOTENCY_KEY } from '../idempotency.js';
 import { MAX_WAIT_SECONDS, PREFER_WAIT_PATTERN } from '../prefer.js';
 import { REQUEST_ID } from '../requestId.js';
 import { createTenantBody, updateTenantBody } from '../routes/adminTenants.js';
+import { CUSTOM_ID } from '../routes/batches.js';
 import { adminEndpoints } from './adminPaths.js';
 import { jobsEndpoints } from './jobsPaths.js';
 import { toOperation, type Endpoint } from './operations.js';
@@ -30,6 +31,7 @@ import { describeApiErrors } from './problems.js';
 import * as schemas from './schemas.js';
 import { serviceEndpoints } from './servicePaths.js';
 import { sessionsEndpoints } from './sessionsPaths.js';
+import { batchesEndpoints } from './batchesPaths.js';
 
 const { version } = createRequire(import.meta.url)('../../package.json') as { version: string };
 
@@ -37,7 +39,7 @@ export type OpenApiDocument = OpenAPIV3_1.Document;
 
 /** Every route of the app; openapi.test.ts checks this list against the app's router. */
 export function listEndpoints(): Endpoint[] {
-  return [...jobsEndpoints(), ...sessionsEndpoints(), ...adminEndpoints(), ...serviceEndpoints()];
+  return [...jobsEndpoints(), ...sessionsEndpoints(), ...batchesEndpoints(), ...adminEndpoints(), ...serviceEndpoints()];
 }
 
 export function createOpenApiDocument(ctx: Pick<ApiContext, 'config' | 'jobRequestSchema'>): OpenApiDocument {
@@ -57,6 +59,7 @@ export function createOpenApiDocument(ctx: Pick<ApiContext, 'config' | 'jobReque
     },
     tags: [
       { name: 'Jobs', description: "A tenant's prompts and their results (tenant API key)" },
+      { name: 'Batches', description: 'Many prompts in one request, results as JSON lines (tenant API key)' },
       { name: 'Sessions', description: "A tenant's conversations, continued with `session_id` (tenant API key)" },
       { name: 'Webhooks', description: "A job's webhook deliveries (tenant API key)" },
       { name: 'Usage', description: "A tenant's own usage (tenant API key)" },
@@ -108,6 +111,21 @@ function componentSchemas(ctx: Pick<ApiContext, 'config' | 'jobRequestSchema'>):
     DeliveryAttempt: schemas.deliveryAttemptSchema,
     Health: schemas.healthSchema,
     Session: schemas.sessionSchema,
+    Batch: schemas.batchSchema,
+    BatchList: z.object({
+      data: z.array(schemas.batchSchema).meta({ description: 'Newest first' }),
+      next_cursor: z.string().nullable().meta({ description: 'Pass as `cursor` for the next page; null on the last' }),
+    }),
+    BatchRequest: z
+      .strictObject({
+        requests: z
+          .array(z.object({ custom_id: z.string().regex(CUSTOM_ID).meta({ description: 'Your key for the request, unique in the batch' }) }).catchall(z.unknown()))
+          .min(1)
+          .max(ctx.config.BATCH_MAX_REQUESTS)
+          .meta({ description: 'Each a job request (`JobRequest`, without `session_id`, `fork` or `priority`) with its `custom_id`' }),
+        metadata: z.record(z.string(), z.unknown()).optional().meta({ description: "Echoed back on the batch" }),
+      })
+      .meta({ description: `At most ${ctx.config.BATCH_MAX_REQUESTS} requests (BATCH_MAX_REQUESTS) and ${ctx.config.BATCH_MAX_BYTES} bytes (BATCH_MAX_BYTES)` }),
     SessionList: z.object({
       data: z.array(schemas.sessionSummarySchema).meta({ description: 'Most recently used first' }),
       next_cursor: z.string().nullable().meta({ description: 'Pass as `cursor` for the next page; null on the last' }),

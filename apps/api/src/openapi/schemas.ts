@@ -59,6 +59,8 @@ export function createJobSchema(requestSchema: ReturnType<typeof createJobReques
       result: jobResultSchema.nullable(),
       error: jobErrorSchema.nullable(),
       metadata: z.record(z.string(), z.unknown()).nullable().meta({ description: "The request's `metadata`, echoed back" }),
+      batch_id: uuid.optional().meta({ description: 'A request of a batch (POST /v1/batches): its batch' }),
+      custom_id: z.string().optional().meta({ description: "A request of a batch: the request's `custom_id`" }),
     })
     .meta({ description: 'A job. Final once `status` is `succeeded`, `failed` or `canceled`.' });
 }
@@ -195,3 +197,24 @@ export const sessionSummarySchema = z
 export const sessionSchema = sessionSummarySchema.extend({
   turns: z.array(uuid).meta({ description: 'The jobs whose turns made it what it is (each that succeeded), oldest first' }),
 });
+
+const batchCounts = z.object({
+  queued: z.number().int(),
+  running: z.number().int(),
+  succeeded: z.number().int(),
+  failed: z.number().int(),
+  canceled: z.number().int(),
+});
+
+export const batchSchema = z
+  .object({
+    id: uuid,
+    status: z.enum(['in_progress', 'canceling', 'ended']),
+    request_counts: batchCounts.meta({ description: "Its requests by their jobs' status, live" }),
+    total: z.number().int(),
+    created_at: timestamp,
+    ended_at: timestamp.nullable(),
+    expires_at: timestamp.meta({ description: 'JOB_RETENTION_HOURS after it ended (while it runs: after its creation)' }),
+    metadata: z.record(z.string(), z.unknown()).nullable(),
+  })
+  .meta({ description: 'A batch of requests (POST /v1/batches)' });

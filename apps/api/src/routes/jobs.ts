@@ -2,7 +2,7 @@
 import { Router } from 'express';
 import { jsonDepthExceeds, MAX_JSON_DEPTH, FINAL_STATUSES, toView } from '@claude-queue/shared';
 import type { ApiContext } from '../context.js';
-import { IDEMPOTENCY_KEY } from '../idempotency.js';
+import { idempotencyKeyOf } from '../idempotency.js';
 import { jobListQuery } from '../jobListQuery.js';
 import { findTenantJob } from '../jobs/findJob.js';
 import { awaitFinal } from '../jobs/longPoll.js';
@@ -27,12 +27,7 @@ export function jobsRouter(ctx: ApiContext): Router {
       });
     }
     const request = ctx.jobRequestSchema.parse(req.body);
-    const idempotencyKey = req.get('idempotency-key');
-    if (idempotencyKey !== undefined && !IDEMPOTENCY_KEY.test(idempotencyKey)) {
-      throw new HttpProblem(400, 'invalid_request', 'Idempotency-Key must be 1 to 255 printable ASCII characters', {
-        errors: [{ field: 'Idempotency-Key', message: 'invalid' }],
-      });
-    }
+    const idempotencyKey = idempotencyKeyOf(req);
 
     const wait = preferredWait(req.get('prefer'));
     const { record, replayed } = await submitJob(ctx, tenant.id, request, idempotencyKey);

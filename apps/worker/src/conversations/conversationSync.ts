@@ -6,7 +6,7 @@
  * DATA_DIR was wiped, or another machine's, restores what it lacks.
  */
 import { randomUUID } from 'node:crypto';
-import { cp, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { packFolder, unpackFolder, type ConversationPaths, type ConversationStore } from '@claude-queue/shared';
 
@@ -64,6 +64,7 @@ export class ConversationSync {
     const snapshot = await packFolder(paths.root, this.maxBytes, SAVED);
     const version = randomUUID();
     await this.store.put(tenantId, conversationId, snapshot.data, version);
+    await mkdir(paths.root, { recursive: true });
     await writeFile(path.join(paths.root, VERSION_FILE), version);
     return { bytes: snapshot.bytes, storedBytes: snapshot.data.length };
   }

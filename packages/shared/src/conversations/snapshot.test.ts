@@ -40,6 +40,15 @@ it('brings back every folder and file, with its bytes and mode; links stay behin
   expect(await readdir(to)).not.toContain('not-included.txt');
 });
 
+it('packs a folder that does not exist as an empty conversation', async () => {
+  const missing = path.join(await tempDir(), 'never-made');
+  const snapshot = await packFolder(missing, 1000, ['workspace', 'home']);
+  expect(snapshot.bytes).toBe(0);
+  const to = await tempDir();
+  await unpackFolder(snapshot.data, to);
+  expect(await readdir(to)).toEqual([]);
+});
+
 it('refuses a folder past the size limit, naming both sizes', async () => {
   const from = await tempDir();
   await writeFile(path.join(from, 'big'), Buffer.alloc(2000));

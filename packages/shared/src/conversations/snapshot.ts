@@ -47,7 +47,12 @@ export async function packFolder(root: string, maxBytes: number, include?: reado
   const contents: Buffer[] = [];
   let bytes = 0;
   async function walk(rel: string): Promise<void> {
-    const names = (await readdir(path.join(root, rel))).sort().filter((n) => rel || !include || include.includes(n));
+    const listed = await readdir(path.join(root, rel)).catch((err: NodeJS.ErrnoException) => {
+      // A conversation whose run wrote nothing (a runner that makes no folder) is empty.
+      if (err.code === 'ENOENT' && rel === '') return [];
+      throw err;
+    });
+    const names = listed.sort().filter((n) => rel || !include || include.includes(n));
     for (const name of names) {
       const relPath = rel ? `${rel}/${name}` : name;
       const st = await lstat(path.join(root, relPath));

@@ -188,6 +188,8 @@ export class JobLife {
         channel: k.jobEventsChannel(),
         job_cap: JOB_EVENTS_CAP,
         service_cap: SERVICE_EVENTS_CAP,
+        batch_patterns: JSON.stringify([k.batch('{batch}'), k.batchJobs('{batch}')]),
+        now_iso: new Date(now).toISOString(),
       },
       Object.entries(serializeRecord(fields)).flat(),
     );
@@ -342,6 +344,8 @@ export class JobLife {
         job_cap: JOB_EVENTS_CAP,
         service_cap: SERVICE_EVENTS_CAP,
         default_priority: DEFAULT_PRIORITY,
+        batch_patterns: JSON.stringify([k.batch('{batch}'), k.batchJobs('{batch}')]),
+        now_iso: this.isoNow(),
       },
       Object.entries(serializeRecord(fields)).flat(),
     );

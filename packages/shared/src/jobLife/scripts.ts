@@ -19,7 +19,7 @@ local function status_in(current, csv)
 end
 
 local function set_fields(record, first)
-  for i = first, #ARGV, 2 do redis.call('hset', record, ARGV[i], ARGV[i + 1]) end
+  if first <= #ARGV then redis.call('hset', record, unpack(ARGV, first, #ARGV)) end
 end
 
 -- Every move is announced: appended to the job's stream, and its id on the events channel.
@@ -27,6 +27,40 @@ local function announce(job_events, channel, job_id, status_event, job_cap, rete
   redis.call('xadd', job_events, 'MAXLEN', '~', job_cap, '*', 'type', 'status', 'data', status_event)
   redis.call('expire', job_events, retention)
   redis.call('publish', channel, job_id)
+end
+
+-- A batch's job counts its moves: one fewer in the status it left, one more in the one
+-- it reached; the batch ends (once) when none of its jobs is queued or running, and a
+-- reopened job opens it again. An ended batch (its hash and job list) expires with its
+-- jobs' records. batch_patterns: keys.ts's batch and batch jobs keys, with '{batch}', as JSON.
+local function count_batch(record, from, to, batch_patterns, now_iso, events, service_cap, retention)
+  local batch_id = redis.call('hget', record, 'batch_id')
+  if not batch_id then return end
+  local patterns = cjson.decode(batch_patterns)
+  local function key_of(pattern)
+    local i, j = string.find(pattern, '{batch}', 1, true)
+    return string.sub(pattern, 1, i - 1) .. batch_id .. string.sub(pattern, j + 1)
+  end
+  local batch, batch_jobs = key_of(patterns[1]), key_of(patterns[2])
+  if redis.call('exists', batch) == 0 then return end
+  if from ~= to then
+    redis.call('hincrby', batch, from, -1)
+    redis.call('hincrby', batch, to, 1)
+  end
+  local open = tonumber(redis.call('hget', batch, 'queued') or '0') + tonumber(redis.call('hget', batch, 'running') or '0')
+  local status = redis.call('hget', batch, 'status')
+  if open == 0 and status ~= 'ended' then
+    redis.call('hset', batch, 'status', 'ended', 'ended_at', now_iso)
+    redis.call('expire', batch, retention)
+    redis.call('expire', batch_jobs, retention)
+    redis.call('xadd', events, 'MAXLEN', '~', service_cap, '*', 'type', 'batch.ended', 'batch_id', batch_id,
+      'tenant_id', redis.call('hget', batch, 'tenant_id'))
+  elseif open > 0 and status == 'ended' then
+    redis.call('hset', batch, 'status', 'in_progress')
+    redis.call('hdel', batch, 'ended_at')
+    redis.call('persist', batch)
+    redis.call('persist', batch_jobs)
+  end
 end
 
 -- Starts and endings also go to the service-wide stream that webhook delivery reads.
@@ -71,7 +105,7 @@ return { 'queued', queued + 1 }
 export const START = luaScript('job_start', {
   lib: LIFE_LIB,
   keys: ['record', 'job_events', 'events', 'tenant', 'running', 'starts', 'paused', 'dispatched'],
-  args: ['job_id', 'from', 'now_ms', 'lease_ms', 'defaults', 'retention', 'status_event', 'channel', 'job_cap', 'service_cap'],
+  args: ['job_id', 'from', 'now_ms', 'lease_ms', 'defaults', 'retention', 'status_event', 'channel', 'job_cap', 'service_cap', 'batch_patterns', 'now_iso'],
   body: `
 local current = redis.call('hget', record, 'status')
 if not current then return { 'gone' } end
@@ -81,6 +115,7 @@ local wait = acquire_slot(L, tenant, running, starts, paused, dispatched, job_id
 if wait > 0 then return { 'wait', wait } end
 set_fields(record, rest_start)
 redis.call('hset', record, 'status', 'running')
+count_batch(record, current, 'running', batch_patterns, now_iso, events, service_cap, retention)
 announce(job_events, channel, job_id, status_event, job_cap, retention)
 announce_service(events, service_cap, 'job.started', record, job_id)
 return { 'moved', current }
@@ -102,7 +137,7 @@ return { 'moved', current }
 export const MOVE = luaScript('job_move', {
   lib: LIFE_LIB,
   keys: ['record', 'job_events', 'events', 'usage_day', 'intake', 'dispatched', 'running', 'starts', 'sched_tenants', 'sched_lastv', 'sched_vnow', 'sched_seq'],
-  args: ['job_id', 'from', 'to', 'final', 'usage', 'retention', 'status_event', 'service_event', 'channel', 'job_cap', 'service_cap', 'default_priority'],
+  args: ['job_id', 'from', 'to', 'final', 'usage', 'retention', 'status_event', 'service_event', 'channel', 'job_cap', 'service_cap', 'default_priority', 'batch_patterns', 'now_iso'],
   body: `
 local current = redis.call('hget', record, 'status')
 if not current then return { 'gone' } end
@@ -134,6 +169,7 @@ if current == 'failed' and to == 'queued' then
 end
 announce(job_events, channel, job_id, status_event, job_cap, retention)
 if service_event ~= '' then announce_service(events, service_cap, service_event, record, job_id) end
+count_batch(record, current, to, batch_patterns, now_iso, events, service_cap, retention)
 return { 'moved', current }
 `,
 });

@@ -1,0 +1,47 @@
+/**
+ * A batch, submitted in one step: the batch's hash and every one of its jobs (record,
+ * tenant index, first status event, place in the tenant's intake), or nothing (the
+ * tenant gone, disabled, or without room for all of them under max_queued).
+ *
+ * The jobs come as rest arguments: for each, its id, then its field/value count, then
+ * its field/value pairs (serializeRecord).
+ */
+import { luaScript } from '../redisScript.js';
+import { SCHEDULING_LIB } from '../scheduler/scripts.js';
+
+export const SUBMIT_BATCH = luaScript('batch_submit', {
+  lib: SCHEDULING_LIB,
+  keys: ['batch', 'batch_jobs', 'tenant_batches', 'tenant', 'intake', 'tenant_jobs', 'sched_tenants', 'sched_lastv', 'sched_vnow', 'sched_seq'],
+  args: ['batch_id', 'tenant_id', 'jobs', 'priority', 'defaults', 'retention', 'status_event', 'job_cap', 'record_pattern', 'events_pattern', 'created_ms', 'batch_fields'],
+  body: `
+if redis.call('exists', tenant) == 0 then return { 'no_tenant' } end
+if redis.call('hget', tenant, 'disabled') == '1' then return { 'disabled' } end
+local n = tonumber(jobs)
+local L = limits_of(tenant, defaults_of(defaults))
+local queued = redis.call('zcard', intake)
+if L.queued and queued + n > L.queued then return { 'full', queued, L.queued } end
+local function key_of(pattern, id)
+  local i, j = string.find(pattern, '{job}', 1, true)
+  return string.sub(pattern, 1, i - 1) .. id .. string.sub(pattern, j + 1)
+end
+local fields = cjson.decode(batch_fields)
+for name, value in pairs(fields) do redis.call('hset', batch, name, value) end
+redis.call('hset', batch, 'queued', n, 'running', 0, 'succeeded', 0, 'failed', 0, 'canceled', 0, 'total', n)
+redis.call('zadd', tenant_batches, created_ms, batch_id)
+local at = rest_start
+for _ = 1, n do
+  local job_id = ARGV[at]
+  local count = tonumber(ARGV[at + 1])
+  local record = key_of(record_pattern, job_id)
+  redis.call('hset', record, unpack(ARGV, at + 2, at + 1 + count))
+  at = at + 2 + count
+  redis.call('zadd', tenant_jobs, 0, job_id)
+  local job_events = key_of(events_pattern, job_id)
+  redis.call('xadd', job_events, 'MAXLEN', '~', job_cap, '*', 'type', 'status', 'data', status_event)
+  redis.call('expire', job_events, retention)
+  join_intake(intake, sched_tenants, sched_lastv, sched_vnow, sched_seq, tenant_id, job_id, priority)
+  redis.call('rpush', batch_jobs, job_id)
+end
+return { 'queued', queued + n }
+`,
+});
