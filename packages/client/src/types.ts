@@ -31,6 +31,8 @@ export interface JobRequest {
   json_schema?: Record<string, unknown>;
   /** Continue the conversation of an earlier result's `session_id`. */
   session_id?: string;
+  /** With `session_id`: a new branch of that conversation, with a session id of its own. */
+  fork?: boolean;
   timeout_ms?: number;
   /** Stream the answer in small chunks to `events()` (default: false: one text event per message). */
   stream?: boolean;
@@ -58,7 +60,8 @@ export type KnownJobErrorCode =
   | 'cli_error'
   | 'worker_lost'
   | 'canceled'
-  | 'internal_error';
+  | 'internal_error'
+  | 'session_too_large';
 
 /** A failed job's code: a newer server may add codes, so any string is possible. */
 export type JobErrorCode = KnownJobErrorCode | (string & {});
@@ -103,6 +106,9 @@ export interface Job {
   result: JobResult | null;
   error: JobError | null;
   metadata: Record<string, unknown> | null;
+  /** A request of a batch: the batch and the request's `custom_id`. */
+  batch_id?: string;
+  custom_id?: string;
 }
 
 /** One page of `GET /v1/jobs`, newest first. */

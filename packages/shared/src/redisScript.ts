@@ -74,8 +74,9 @@ export function runScript<K extends string, A extends string, R = unknown>(
   args: Record<A, ScriptValue>,
   rest: readonly ScriptValue[] = [],
 ): Promise<R> {
-  const values = argv(script, keys, args, rest);
-  const call = () => redis.evalsha(script.sha, script.keys.length, ...values) as Promise<R>;
+  // One array, not spread into a call: a batch's script takes hundreds of thousands of values.
+  const command = [script.sha, script.keys.length, ...argv(script, keys, args, rest)];
+  const call = () => redis.call('evalsha', command) as Promise<R>;
   return call().catch(async (err: unknown) => {
     if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
     await redis.script('LOAD', script.lua);

@@ -8,7 +8,7 @@ import type { Redis } from 'ioredis';
 import { uuidv7 } from '../ids.js';
 import { JOB_EVENTS_CAP, type JobStatusEvent } from '../jobEvents.js';
 import type { JobRequest } from '../jobRequest.js';
-import { serializeRecord, type JobRecord } from '../jobStore.js';
+import { serializeRecord } from '../jobStore.js';
 import type { Keys } from '../keys.js';
 import { runScript } from '../redisScript.js';
 import type { Scheduler } from '../scheduler/scheduler.js';
@@ -69,30 +69,27 @@ export class BatchStore {
     const id = uuidv7(now.getTime());
     const k = this.keys;
     const jobIds: string[] = [];
-    const rest: Array<string | number> = [];
+    const rest: string[] = [];
+    // What every record has alike, once; then each job's own fields (see SUBMIT_BATCH).
+    const common = serializeRecord({
+      tenant_id: tenantId,
+      status: 'queued',
+      created_at: now.toISOString(),
+      started_at: null,
+      finished_at: null,
+      attempts: 0,
+      next_attempt_at: null,
+      attempt_history: [],
+      result: null,
+      error: null,
+      batch_id: id,
+    });
     for (const item of items) {
       const jobId = uuidv7(now.getTime());
       jobIds.push(jobId);
       const { metadata, ...requestView } = item.request;
-      const record: JobRecord = {
-        id: jobId,
-        tenant_id: tenantId,
-        status: 'queued',
-        created_at: now.toISOString(),
-        started_at: null,
-        finished_at: null,
-        attempts: 0,
-        next_attempt_at: null,
-        attempt_history: [],
-        request: requestView,
-        result: null,
-        error: null,
-        metadata: metadata ?? null,
-        batch_id: id,
-        custom_id: item.custom_id,
-      };
-      const fields = Object.entries(serializeRecord(record)).flat();
-      rest.push(jobId, fields.length, ...fields);
+      const own = serializeRecord({ request: requestView, metadata: metadata ?? null });
+      rest.push(jobId, item.custom_id, own.request!, own.metadata!);
     }
     const [kind, queued, max] = await runScript<string, string, [string, number?, number?]>(
       this.redis,
@@ -128,6 +125,7 @@ export class BatchStore {
           created_at: now.toISOString(),
           metadata: JSON.stringify(options.metadata ?? null),
         }),
+        common_fields: JSON.stringify(common),
       },
       rest,
     );

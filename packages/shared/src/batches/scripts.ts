@@ -3,8 +3,10 @@
  * tenant index, first status event, place in the tenant's intake), or nothing (the
  * tenant gone, disabled, or without room for all of them under max_queued).
  *
- * The jobs come as rest arguments: for each, its id, then its field/value count, then
- * its field/value pairs (serializeRecord).
+ * What every job's record has alike comes once (common_fields: a JSON object of hash
+ * fields); then each job as four rest arguments: its id, custom_id, request and metadata
+ * (JSON, as serializeRecord writes them). Four arguments a job, not thirty: encoding the
+ * arguments is most of what sending 10,000 jobs costs.
  */
 import { luaScript } from '../redisScript.js';
 import { SCHEDULING_LIB } from '../scheduler/scripts.js';
@@ -12,7 +14,7 @@ import { SCHEDULING_LIB } from '../scheduler/scripts.js';
 export const SUBMIT_BATCH = luaScript('batch_submit', {
   lib: SCHEDULING_LIB,
   keys: ['batch', 'batch_jobs', 'tenant_batches', 'tenant', 'intake', 'tenant_jobs', 'sched_tenants', 'sched_lastv', 'sched_vnow', 'sched_seq'],
-  args: ['batch_id', 'tenant_id', 'jobs', 'priority', 'defaults', 'retention', 'status_event', 'job_cap', 'record_pattern', 'events_pattern', 'created_ms', 'batch_fields'],
+  args: ['batch_id', 'tenant_id', 'jobs', 'priority', 'defaults', 'retention', 'status_event', 'job_cap', 'record_pattern', 'events_pattern', 'created_ms', 'batch_fields', 'common_fields'],
   body: `
 if redis.call('exists', tenant) == 0 then return { 'no_tenant' } end
 if redis.call('hget', tenant, 'disabled') == '1' then return { 'disabled' } end
@@ -28,13 +30,17 @@ local fields = cjson.decode(batch_fields)
 for name, value in pairs(fields) do redis.call('hset', batch, name, value) end
 redis.call('hset', batch, 'queued', n, 'running', 0, 'succeeded', 0, 'failed', 0, 'canceled', 0, 'total', n)
 redis.call('zadd', tenant_batches, created_ms, batch_id)
+local common = {}
+for name, value in pairs(cjson.decode(common_fields)) do
+  common[#common + 1] = name
+  common[#common + 1] = value
+end
 local at = rest_start
 for _ = 1, n do
   local job_id = ARGV[at]
-  local count = tonumber(ARGV[at + 1])
   local record = key_of(record_pattern, job_id)
-  redis.call('hset', record, unpack(ARGV, at + 2, at + 1 + count))
-  at = at + 2 + count
+  redis.call('hset', record, 'id', job_id, 'custom_id', ARGV[at + 1], 'request', ARGV[at + 2], 'metadata', ARGV[at + 3], unpack(common))
+  at = at + 4
   redis.call('zadd', tenant_jobs, 0, job_id)
   local job_events = key_of(events_pattern, job_id)
   redis.call('xadd', job_events, 'MAXLEN', '~', job_cap, '*', 'type', 'status', 'data', status_event)
