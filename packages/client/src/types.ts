@@ -14,7 +14,10 @@ export function isFinal(job: { status: JobStatus }): boolean {
 
 export type PermissionMode = 'acceptEdits' | 'auto' | 'bypassPermissions' | 'manual' | 'dontAsk' | 'plan';
 
-export type WebhookEventType = 'job.started' | 'job.succeeded' | 'job.failed' | 'job.canceled';
+/** A job's webhook events, as a job asks for them in `webhook_events`. */
+export type JobWebhookEventType = 'job.started' | 'job.succeeded' | 'job.failed' | 'job.canceled';
+/** Every webhook event: a job's, and a batch's end. */
+export type WebhookEventType = JobWebhookEventType | 'batch.ended';
 
 /** The body of `POST /v1/jobs` (the README's "Submit body" says what each field does). */
 export interface JobRequest {
@@ -37,7 +40,7 @@ export interface JobRequest {
   /** Stream the answer in small chunks to `events()` (default: false: one text event per message). */
   stream?: boolean;
   webhook_url?: string;
-  webhook_events?: WebhookEventType[];
+  webhook_events?: JobWebhookEventType[];
   /** 1 runs first, 100 last, among this tenant's own waiting jobs (default: 50). */
   priority?: number;
   retry_on_timeout?: boolean;

@@ -32,18 +32,18 @@ export interface JobEvent {
   data: unknown;
 }
 
-/** The service-wide events, which webhooks deliver. */
-export const SERVICE_EVENT_TYPES = ['job.started', 'job.succeeded', 'job.failed', 'job.canceled'] as const;
+/** A job's events on the service-wide stream, which webhooks deliver (a job asks for them in `webhook_events`). */
+export const JOB_SERVICE_EVENT_TYPES = ['job.started', 'job.succeeded', 'job.failed', 'job.canceled'] as const;
+/** Every event on the service-wide stream: a job's, and a batch's end (again after a retry ends it again). */
+export const SERVICE_EVENT_TYPES = [...JOB_SERVICE_EVENT_TYPES, 'batch.ended'] as const;
 
+export type JobServiceEventType = (typeof JOB_SERVICE_EVENT_TYPES)[number];
 export type ServiceEventType = (typeof SERVICE_EVENT_TYPES)[number];
 
-export interface ServiceEvent {
-  id: string;
-  type: ServiceEventType;
-  job_id: string;
-  tenant_id: string;
-  attempt: number;
-}
+/** One entry of the service-wide stream. `attempt`: the job's attempt, or which ending of the batch (1 first). */
+export type ServiceEvent =
+  | { id: string; type: JobServiceEventType; job_id: string; tenant_id: string; attempt: number }
+  | { id: string; type: 'batch.ended'; batch_id: string; tenant_id: string; attempt: number };
 
 export class JobEventLog {
   constructor(

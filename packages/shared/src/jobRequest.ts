@@ -4,7 +4,7 @@
  */
 import { z } from 'zod';
 import { PERMISSION_MODES, type PermissionMode } from './config.js';
-import { SERVICE_EVENT_TYPES } from './jobEvents.js';
+import { JOB_SERVICE_EVENT_TYPES } from './jobEvents.js';
 import { blockedAddressReason, ipLiteralOf } from './net/ssrf.js';
 
 export interface JobRequestLimits {
@@ -159,7 +159,7 @@ export function createJobRequestSchema(limits: JobRequestLimits) {
     /** Where to deliver this job's events (apps/worker/src/webhooks); default: the tenant's. */
     webhook_url: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).max(2048).optional(),
     /** Which events to deliver (default: the three final ones). */
-    webhook_events: z.array(z.enum(SERVICE_EVENT_TYPES)).min(1).max(SERVICE_EVENT_TYPES.length).optional(),
+    webhook_events: z.array(z.enum(JOB_SERVICE_EVENT_TYPES)).min(1).max(JOB_SERVICE_EVENT_TYPES.length).optional(),
     /** Order among this tenant's own waiting jobs: 1 runs first, 100 last (default: 50). Never ahead of another tenant's share. */
     priority: z.number().int().min(HIGHEST_PRIORITY).max(LOWEST_PRIORITY).optional(),
     /** Retry a run that hit `timeout_ms` (default: false: a run that timed out once likely will again). */

@@ -65,12 +65,12 @@ export interface Keys {
   jobEvents(id: string): string;
   /** Pub/sub channel announcing, with the job id, every new job event. */
   jobEventsChannel(): string;
-  /** Service-wide stream of job.started and final events (webhook delivery reads it). */
+  /** Service-wide stream of job.started, final events and batch.ended (webhook delivery reads it). */
   events(): string;
   /** Held by the one worker cleaning up at a time. */
   janitorLock(): string;
-  /** Every attempt to deliver a job's webhooks: a list of JSON (webhooks/deliveryLog.ts). */
-  webhookDeliveries(jobId: string): string;
+  /** Every attempt to deliver a job's (or a batch's) webhooks: a list of JSON (webhooks/deliveryLog.ts). */
+  webhookDeliveries(subject: 'job' | 'batch', id: string): string;
   /** Webhook URLs a tenant's receivers answered 410 Gone: a set; deliveries there stop. */
   webhookDisabledUrls(tenantId: string): string;
 }
@@ -113,7 +113,7 @@ export function createKeys(prefix: string): Keys {
     jobEventsChannel: () => `${prefix}:job-events`,
     events: () => `${prefix}:events`,
     janitorLock: () => `${prefix}:janitor:lock`,
-    webhookDeliveries: (jobId) => `${prefix}:job:${jobId}:deliveries`,
+    webhookDeliveries: (subject, id) => `${prefix}:${subject}:${id}:deliveries`,
     webhookDisabledUrls: (tenantId) => `${prefix}:tenant:${tenantId}:webhook-disabled`,
   };
 }

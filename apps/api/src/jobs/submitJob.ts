@@ -65,18 +65,20 @@ async function submit(ctx: ApiContext, tenantId: string, request: JobRequest): P
   throw new HttpProblem(401, 'unauthorized', 'this tenant is disabled');
 }
 
+/**
+ * A job's or a batch's `webhook_url`: refused now when it can be known (an IP literal,
+ * or a name with only blocked addresses); the delivery checks the address it connects to again.
+ */
+export async function checkWebhookUrl(ctx: ApiContext, url: string): Promise<void> {
+  const check = await checkPublicUrl(url, { allowPrivate: ctx.config.WEBHOOK_ALLOW_PRIVATE });
+  if (!check.ok) throw new HttpProblem(400, 'invalid_request', `webhook_url: ${check.reason}`, { errors: [{ field: 'webhook_url', message: check.reason }] });
+}
+
 /** What a new job must pass besides its schema: checks that read the network or Redis. */
 async function checkReferences(ctx: ApiContext, tenantId: string, request: JobRequest): Promise<void> {
   const conflict = jobRequestConflict(request);
   if (conflict) throw new HttpProblem(400, 'invalid_request', `${conflict.field}: ${conflict.message}`, { errors: [conflict] });
-  if (request.webhook_url) {
-    // Refused now when it can be known (an IP literal, or a name with only blocked
-    // addresses); the delivery checks the address it connects to again.
-    const check = await checkPublicUrl(request.webhook_url, { allowPrivate: ctx.config.WEBHOOK_ALLOW_PRIVATE });
-    if (!check.ok) {
-      throw new HttpProblem(400, 'invalid_request', `webhook_url: ${check.reason}`, { errors: [{ field: 'webhook_url', message: check.reason }] });
-    }
-  }
+  if (request.webhook_url) await checkWebhookUrl(ctx, request.webhook_url);
   // The schema refused IP literals and localhost; a name that resolves only to
   // non-public addresses is refused here, and the sandbox's proxy checks the address
   // each connection goes to.

@@ -6,9 +6,20 @@
  */
 import { Router, type Request } from 'express';
 import { z } from 'zod';
-import { FINAL_STATUSES, jsonDepthExceeds, MAX_JSON_DEPTH, type BatchItem, type JobRecord } from '@claude-queue/shared';
+import {
+  FINAL_STATUSES,
+  JOB_SERVICE_EVENT_TYPES,
+  jsonDepthExceeds,
+  MAX_JSON_DEPTH,
+  SERVICE_EVENT_TYPES,
+  type BatchItem,
+  type BatchOptions,
+  type JobRecord,
+  type JobServiceEventType,
+} from '@claude-queue/shared';
 import type { ApiContext } from '../context.js';
 import { idempotencyKeyOf } from '../idempotency.js';
+import { checkWebhookUrl } from '../jobs/submitJob.js';
 import { HttpProblem } from '../problem.js';
 
 /** A request's `custom_id`: the caller's own key for it, unique within its batch. */
@@ -40,17 +51,23 @@ export function batchesRouter(ctx: ApiContext): Router {
   }
 
   /** Every request checked; all errors named `requests[i].field` (`line n.field` for JSON lines). */
-  function parseBatch(body: unknown, lines?: number[]): { items: BatchItem[]; metadata?: Record<string, unknown> } {
+  function parseBatch(body: unknown, lines?: number[]): { items: BatchItem[]; options: BatchOptions } {
     const shape = z
       .strictObject({
         requests: z.array(z.unknown()).min(1, 'must hold at least one request').max(ctx.config.BATCH_MAX_REQUESTS, `must hold at most ${ctx.config.BATCH_MAX_REQUESTS} requests (BATCH_MAX_REQUESTS)`),
         metadata: z.record(z.string(), z.unknown()).optional(),
+        webhook_url: ctx.jobRequestSchema.shape.webhook_url,
+        webhook_events: z.array(z.enum(SERVICE_EVENT_TYPES)).min(1).max(SERVICE_EVENT_TYPES.length).optional(),
       })
       .safeParse(body);
     if (!shape.success) {
       const errors = shape.error.issues.map((i) => ({ field: i.path.join('.') || '(body)', message: i.message }));
       throw new HttpProblem(400, 'invalid_request', `${errors[0]!.field}: ${errors[0]!.message}`, { errors });
     }
+    const { metadata, webhook_url, webhook_events } = shape.data;
+    // Each request sends the job events the batch asks for (none by default), where the batch's go.
+    const jobEvents = (webhook_events ?? []).filter((e): e is JobServiceEventType => (JOB_SERVICE_EVENT_TYPES as readonly string[]).includes(e));
+    const jobWebhooks = { ...(webhook_url ? { webhook_url } : {}), ...(jobEvents.length ? { webhook_events: jobEvents } : {}) };
     const errors: FieldError[] = [];
     const items: BatchItem[] = [];
     const seen = new Map<string, number>();
@@ -66,21 +83,22 @@ export function batchesRouter(ctx: ApiContext): Router {
       } else {
         seen.set(custom_id, i);
       }
-      // A batch's requests begin conversations of their own and queue at the batch's priority.
-      for (const name of ['session_id', 'fork', 'priority'] as const) {
-        if (name in fields) errors.push({ field: `${at}.${name}`, message: 'is not allowed in a batch request' });
+      // A batch's requests begin conversations of their own, queue at the batch's
+      // priority and send the webhooks the batch asks for.
+      for (const name of ['session_id', 'fork', 'priority', 'webhook_url', 'webhook_events'] as const) {
+        if (name in fields) errors.push({ field: `${at}.${name}`, message: name.startsWith('webhook') ? 'is set on the batch, not on its requests' : 'is not allowed in a batch request' });
       }
       const parsed = ctx.jobRequestSchema.safeParse(fields);
       if (!parsed.success) {
         for (const issue of parsed.error.issues) errors.push({ field: [at, ...issue.path].join('.'), message: issue.message });
         return;
       }
-      if (typeof custom_id === 'string') items.push({ custom_id, request: parsed.data });
+      if (typeof custom_id === 'string') items.push({ custom_id, request: { ...parsed.data, ...jobWebhooks } });
     });
     if (errors.length > 0) {
       throw new HttpProblem(400, 'invalid_request', `${errors.length} error(s); first: ${errors[0]!.field}: ${errors[0]!.message}`, { errors });
     }
-    return { items, ...(shape.data.metadata ? { metadata: shape.data.metadata } : {}) };
+    return { items, options: { ...(metadata ? { metadata } : {}), ...(webhook_url ? { webhook_url } : {}), ...(webhook_events ? { webhook_events } : {}) } };
   }
 
   router.post('/', async (req, res) => {
@@ -89,7 +107,8 @@ export function batchesRouter(ctx: ApiContext): Router {
       throw new HttpProblem(400, 'invalid_request', `the body nests deeper than ${MAX_JSON_DEPTH} levels`, { errors: [{ field: '(body)', message: 'nested too deeply' }] });
     }
     const idempotencyKey = idempotencyKeyOf(req);
-    const { items, metadata } = parseBatch(req.body, req.batchLines);
+    const { items, options } = parseBatch(req.body, req.batchLines);
+    if (options.webhook_url) await checkWebhookUrl(ctx, options.webhook_url);
     const tenantId = req.tenant!.id;
     // As for jobs (jobs/submitJob.ts): the key remembers the batch it created.
     const claim = idempotencyKey === undefined ? null : await ctx.idempotency.claim(tenantId, idempotencyKey, { batch: req.body });
@@ -107,7 +126,7 @@ export function batchesRouter(ctx: ApiContext): Router {
     const abandon = async () => {
       if (claim?.kind === 'new') await claim.abandon().catch(() => undefined);
     };
-    const outcome = await ctx.batches.submit(tenantId, items, metadata ? { metadata } : {}).catch(async (err: unknown) => {
+    const outcome = await ctx.batches.submit(tenantId, items, options).catch(async (err: unknown) => {
       await abandon();
       throw err;
     });
@@ -149,6 +168,12 @@ export function batchesRouter(ctx: ApiContext): Router {
       if (lines.length && !res.write(lines.join(''))) await new Promise((resolve) => res.once('drain', resolve));
     }
     res.end();
+  });
+
+  /** The attempts to deliver the batch's own webhook (batch.ended); its requests' are on each job. */
+  router.get('/:id/deliveries', async (req, res) => {
+    const batch = await findBatch(req);
+    res.json({ data: await ctx.deliveries.list({ kind: 'batch', id: batch.id }) });
   });
 
   /** Queued requests are canceled without starting; running ones are stopped. The batch ends once they all have. */

@@ -12,8 +12,8 @@ import {
   wantsWebhookEvent,
   webhookUrlFor,
   type JobRecord,
-  type ServiceEventType,
-  type WebhookDeliveryPayload,
+  type JobServiceEventType,
+  type JobDeliveryPayload,
 } from '@claude-queue/shared';
 import type { ApiContext } from '../context.js';
 import { findTenantJob } from '../jobs/findJob.js';
@@ -26,7 +26,7 @@ export function deliveriesRouter(ctx: ApiContext): Router {
 
   router.get('/', async (req, res) => {
     const job = await findJob(req);
-    res.json({ data: await ctx.deliveries.list(job.id) });
+    res.json({ data: await ctx.deliveries.list({ kind: 'job', id: job.id }) });
   });
 
   /**
@@ -38,11 +38,11 @@ export function deliveriesRouter(ctx: ApiContext): Router {
   router.post('/redeliver', async (req, res) => {
     const job = await findJob(req);
     const tenant = await ctx.tenants.get(job.tenant_id);
-    if (!webhookUrlFor(job, tenant?.webhook_url ?? null)) {
+    if (!webhookUrlFor(job.request.webhook_url, tenant?.webhook_url ?? null)) {
       throw new HttpProblem(409, 'webhook_not_configured', 'neither the job nor its tenant has a webhook_url');
     }
     const redelivery = randomUUID();
-    const sent: Array<{ id: string; type: ServiceEventType }> = [];
+    const sent: Array<{ id: string; type: JobServiceEventType }> = [];
     for (const event of await eventsOf(job)) {
       const id = await enqueueWebhookDelivery(ctx.webhookQueue, event, { retryScheduleMs: ctx.config.WEBHOOK_RETRY_SCHEDULE_MS, redelivery });
       sent.push({ id, type: event.type });
@@ -52,21 +52,21 @@ export function deliveriesRouter(ctx: ApiContext): Router {
   });
 
   /** The job's events worth sending again, one per delivery id, oldest first. */
-  async function eventsOf(job: JobRecord): Promise<WebhookDeliveryPayload[]> {
-    const events = new Map<string, WebhookDeliveryPayload>();
-    const add = (type: ServiceEventType, jobAttempt: number, at: string | null) => {
+  async function eventsOf(job: JobRecord): Promise<JobDeliveryPayload[]> {
+    const events = new Map<string, JobDeliveryPayload>();
+    const add = (type: JobServiceEventType, jobAttempt: number, at: string | null) => {
       const key = type === 'job.started' ? `${type}.${jobAttempt}` : type;
       if (!events.has(key)) events.set(key, { tenantId: job.tenant_id, jobId: job.id, type, jobAttempt, eventAt: at ? Date.parse(at) : Date.now() });
     };
     if (job.started_at && job.attempts > 0 && wantsWebhookEvent(job, 'job.started')) add('job.started', job.attempts, job.started_at);
-    const final = FINAL_STATUSES.includes(job.status) ? (`job.${job.status}` as ServiceEventType) : null;
+    const final = FINAL_STATUSES.includes(job.status) ? (`job.${job.status}` as JobServiceEventType) : null;
     if (final && wantsWebhookEvent(job, final)) add(final, job.attempts, job.finished_at);
     // Earlier starts (a retried job) are known from their deliveries only; their first
     // attempt's time stands in for the event's.
-    for (const attempt of await ctx.deliveries.list(job.id)) {
+    for (const attempt of await ctx.deliveries.list({ kind: 'job', id: job.id })) {
       // A delivery id is `<job>.<type>` or `<job>.job.started.<attempt>` (webhookTarget.ts).
       const jobAttempt = attempt.type === 'job.started' ? Number(attempt.id.split('.').pop()) : job.attempts;
-      add(attempt.type, jobAttempt, attempt.at);
+      add(attempt.type as JobServiceEventType, jobAttempt, attempt.at);
     }
     return [...events.values()].sort((a, b) => a.eventAt - b.eventAt);
   }

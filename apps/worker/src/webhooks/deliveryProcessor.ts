@@ -1,17 +1,19 @@
 /**
- * One attempt to deliver one job event. Everything is read afresh at each attempt (the
- * job object, where to send it, the tenant's live secrets), so the BullMQ job holds ids
- * only and a rotation or a new default URL applies to retries too. Each attempt is
- * appended to the job's delivery log before the processor returns or throws.
+ * One attempt to deliver one event of a job or a batch. Everything is read afresh at
+ * each attempt (the job or batch, where to send it, the tenant's live secrets), so the
+ * BullMQ job holds ids only and a rotation or a new default URL applies to retries too.
+ * Each attempt is appended to the job's (or batch's) delivery log before the processor
+ * returns or throws.
  *
  * Never logged: the URL (it may carry a token), the body, the secrets. Ids only.
  */
 import { UnrecoverableError, type Job } from 'bullmq';
 import {
+  deliveryIdOf,
   SecretsError,
   signWebhook,
-  webhookDeliveryId,
   webhookUrlFor,
+  type BatchStore,
   type DeliveryAttempt,
   type DeliveryLog,
   type JobStore,
@@ -21,11 +23,12 @@ import {
   type WebhookSecrets,
 } from '@claude-queue/shared';
 import { DeliveryFailedError } from './deliveryFailedError.js';
-import { buildWebhookBody } from './webhookBody.js';
+import { batchWebhookBody, buildWebhookBody } from './webhookBody.js';
 import { sendWebhook } from './sendWebhook.js';
 
 export interface WebhookProcessorOptions {
   jobs: JobStore;
+  batches: BatchStore;
   tenants: TenantStore;
   secrets: WebhookSecrets;
   deliveries: DeliveryLog;
@@ -42,25 +45,36 @@ const USER_AGENT = 'claude-queue-webhooks/1';
 type AttemptResult = Pick<DeliveryAttempt, 'status_code' | 'error' | 'duration_ms' | 'outcome'>;
 
 export function createWebhookProcessor(options: WebhookProcessorOptions) {
-  const { jobs, tenants, secrets, deliveries, logger } = options;
+  const { jobs, batches, tenants, secrets, deliveries, logger } = options;
+
+  /** What the event is about, as of now: where its log is kept, its own URL and its body; null once it expired. */
+  async function subjectOf(data: WebhookDeliveryPayload) {
+    if (data.type === 'batch.ended') {
+      const batch = await batches.getForTenant(data.batchId, data.tenantId);
+      return batch && { kind: 'batch' as const, id: batch.id, ownUrl: batch.webhook_url, body: () => batchWebhookBody(data.type, data.eventAt, batch) };
+    }
+    const record = await jobs.get(data.jobId);
+    return record && { kind: 'job' as const, id: record.id, ownUrl: record.request.webhook_url ?? null, body: () => buildWebhookBody(data.type, data.eventAt, record, options.maxBodyBytes) };
+  }
 
   return async (job: Job<WebhookDeliveryPayload>): Promise<void> => {
-    const { tenantId, jobId, type, jobAttempt, eventAt } = job.data;
-    const id = webhookDeliveryId(jobId, type, jobAttempt);
+    const { tenantId, type } = job.data;
+    const id = deliveryIdOf(job.data);
     const attempt = job.attemptsMade + 1;
     const last = attempt >= (job.opts.attempts ?? 1);
-    const log = logger.child({ job_id: jobId, tenant_id: tenantId, delivery_id: id, attempt });
+    const about = job.data.type === 'batch.ended' ? { batch_id: job.data.batchId } : { job_id: job.data.jobId };
+    const log = logger.child({ ...about, tenant_id: tenantId, delivery_id: id, attempt });
 
-    // A job record past its retention has nothing left to send, nor a log to write to.
-    const record = await jobs.get(jobId);
-    if (!record) return;
+    // A job or batch past its retention has nothing left to send, nor a log to write to.
+    const subject = await subjectOf(job.data);
+    if (!subject) return;
     const tenant = await tenants.get(tenantId);
-    const url = webhookUrlFor(record, tenant?.webhook_url ?? null);
+    const url = webhookUrlFor(subject.ownUrl, tenant?.webhook_url ?? null);
     if (!tenant || !url) return;
 
     const at = new Date().toISOString();
     const note = async (result: AttemptResult) => {
-      await deliveries.append(jobId, { id, type, url, attempt, at, ...result });
+      await deliveries.append(subject, { id, type, url, attempt, at, ...result });
       options.onOutcome?.(result.outcome);
       log.info({ outcome: result.outcome, status_code: result.status_code, duration_ms: result.duration_ms }, 'webhook attempt');
     };
@@ -85,7 +99,7 @@ export function createWebhookProcessor(options: WebhookProcessorOptions) {
     }
     if (keys.length === 0) return fail({ status_code: null, error: 'no_webhook_secret', duration_ms: 0 });
 
-    const body = buildWebhookBody(type, eventAt, record, options.maxBodyBytes);
+    const body = subject.body();
     const timestamp = Math.floor(Date.now() / 1000);
     const result = await sendWebhook({
       url,

@@ -1,6 +1,7 @@
 /**
  * Reads the service-wide event stream (keys.events(): job.started and final events,
- * appended by a move of the job's life (JobLife) in the same script as the change) with a consumer
+ * and batch.ended, appended by a move of the job's life (JobLife) in the same script as
+ * the change) with a consumer
  * group, so every event is handed on by exactly one worker process, and one that dies
  * holding events loses none: each entry is acknowledged only after `handle` has run
  * (enqueued its delivery, whose BullMQ id is the delivery id, so doing it twice is
@@ -10,12 +11,10 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Redis } from 'ioredis';
-import { fieldsOf, type Keys, type Logger, type ServiceEvent, type ServiceEventType } from '@claude-queue/shared';
+import { fieldsOf, JOB_SERVICE_EVENT_TYPES, type JobServiceEventType, type Keys, type Logger, type ServiceEvent } from '@claude-queue/shared';
 
 /** The consumer group of webhook delivery on the events stream. */
 export const WEBHOOK_CONSUMER_GROUP = 'webhooks';
-
-const EVENT_TYPES: readonly ServiceEventType[] = ['job.started', 'job.succeeded', 'job.failed', 'job.canceled'];
 
 export interface EventConsumerOptions {
   /** A connection of its own: XREADGROUP BLOCK holds it while it waits. */
@@ -124,7 +123,10 @@ export class EventConsumer {
 /** An entry as a move of the job's life (JobLife) writes it; null for anything else, which is acknowledged and dropped. */
 function parseEvent(id: string, fields: string[]): ServiceEvent | null {
   const f = fieldsOf(fields);
-  const type = f.type as ServiceEventType;
-  if (!EVENT_TYPES.includes(type) || !f.job_id || !f.tenant_id) return null;
-  return { id, type, job_id: f.job_id, tenant_id: f.tenant_id, attempt: Number(f.attempt ?? 0) };
+  if (!f.tenant_id) return null;
+  const attempt = Number(f.attempt ?? 0);
+  if (f.type === 'batch.ended') return f.batch_id ? { id, type: f.type, batch_id: f.batch_id, tenant_id: f.tenant_id, attempt: attempt || 1 } : null;
+  const type = f.type as JobServiceEventType;
+  if (!JOB_SERVICE_EVENT_TYPES.includes(type) || !f.job_id) return null;
+  return { id, type, job_id: f.job_id, tenant_id: f.tenant_id, attempt };
 }

@@ -7,14 +7,17 @@
  */
 import { Worker } from 'bullmq';
 import {
+  BatchStore,
   catalog,
   createKeys,
   createRedis,
   createWebhookQueue,
+  defaultTenantLimits,
   DeliveryLog,
   enqueueWebhookDelivery,
   JobStore,
   retentionSeconds,
+  Scheduler,
   secretsKeyFromConfig,
   TenantStore,
   wantsWebhookEvent,
@@ -55,17 +58,24 @@ export function startWebhookDelivery({ config, logger: parent, onOutcome }: Webh
   }
   const jobs = new JobStore(store, keys);
   const tenants = new TenantStore(store, keys);
+  // Read only here (a batch's end and its webhook settings); the scheduler is what submit needs.
+  const batches = new BatchStore(store, keys, new Scheduler(store, keys, { defaults: defaultTenantLimits(config) }), retentionSeconds(config));
   const queue = createWebhookQueue(store, keys);
   queue.on('error', (err) => logger.warn({ err: { message: err.message } }, 'queue error'));
 
-  /** Enqueues the event's delivery if its job wants it and has somewhere to send it. */
+  /** Enqueues the event's delivery if its job or batch wants it and has somewhere to send it. */
   async function handle(event: ServiceEvent, occurredAtMs: number): Promise<void> {
+    const tenantDefault = (await tenants.get(event.tenant_id))?.webhook_url ?? null;
+    const retry = { retryScheduleMs: config.WEBHOOK_RETRY_SCHEDULE_MS };
+    if (event.type === 'batch.ended') {
+      const batch = await batches.getForTenant(event.batch_id, event.tenant_id);
+      if (!batch || !batch.webhook_events.includes(event.type) || !webhookUrlFor(batch.webhook_url, tenantDefault)) return;
+      await enqueueWebhookDelivery(queue, { tenantId: event.tenant_id, batchId: batch.id, type: event.type, ending: event.attempt, eventAt: occurredAtMs }, retry);
+      return;
+    }
     const record = await jobs.get(event.job_id);
-    if (!record || !wantsWebhookEvent(record, event.type)) return;
-    const tenantDefault = record.request.webhook_url ? null : ((await tenants.get(record.tenant_id))?.webhook_url ?? null);
-    if (!webhookUrlFor(record, tenantDefault)) return;
-    const payload = { tenantId: record.tenant_id, jobId: record.id, type: event.type, jobAttempt: event.attempt, eventAt: occurredAtMs };
-    await enqueueWebhookDelivery(queue, payload, { retryScheduleMs: config.WEBHOOK_RETRY_SCHEDULE_MS });
+    if (!record || !wantsWebhookEvent(record, event.type) || !webhookUrlFor(record.request.webhook_url, tenantDefault)) return;
+    await enqueueWebhookDelivery(queue, { tenantId: record.tenant_id, jobId: record.id, type: event.type, jobAttempt: event.attempt, eventAt: occurredAtMs }, retry);
   }
 
   const consumer = new EventConsumer({ reader, redis: store, keys, handle, claimIdleMs: config.WEBHOOK_CLAIM_IDLE_MS, logger });
@@ -75,6 +85,7 @@ export function startWebhookDelivery({ config, logger: parent, onOutcome }: Webh
     createWebhookProcessor({
       onOutcome,
       jobs,
+      batches,
       tenants,
       secrets: new WebhookSecrets(store, keys, secretsKeyFromConfig(config)),
       deliveries: new DeliveryLog(store, keys, retentionSeconds(config)),
@@ -97,7 +108,7 @@ export function startWebhookDelivery({ config, logger: parent, onOutcome }: Webh
   // Attempts are logged by the processor; what it did not expect (Redis away) is logged here.
   worker.on('failed', (job, err) => {
     if (err instanceof DeliveryFailedError || err.name === 'UnrecoverableError') return;
-    logger.warn({ job_id: job?.data.jobId, delivery: job?.id, err: { message: err.message } }, 'webhook delivery attempt errored');
+    logger.warn({ delivery: job?.id, err: { message: err.message } }, 'webhook delivery attempt errored');
   });
 
   const ready = Promise.all([worker.waitUntilReady(), consumer.start()]).then(() => undefined);

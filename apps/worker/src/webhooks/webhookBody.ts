@@ -1,10 +1,11 @@
 /**
- * The body of a delivery: `{type, timestamp, data}` with the job object as `data`
+ * The body of a delivery: `{type, timestamp, data}` with the job object (or, for
+ * `batch.ended`, the batch) as `data`
  * (Standard Webhooks' payload shape). A body over WEBHOOK_MAX_BODY_BYTES leaves the
  * result out (`result: null`, `result_url` to fetch it); if the request echo (the
  * prompt can be 256 KiB) still keeps it too large, that goes as well.
  */
-import { toView, type JobRecord, type ServiceEventType } from '@claude-queue/shared';
+import { toView, type BatchView, type JobRecord, type ServiceEventType } from '@claude-queue/shared';
 
 export interface WebhookBody {
   type: ServiceEventType;
@@ -22,4 +23,9 @@ export function buildWebhookBody(type: ServiceEventType, eventAt: number, record
   text = body({ ...view, result: null, result_url: link });
   if (Buffer.byteLength(text, 'utf8') <= maxBytes) return text;
   return body({ ...view, request: null, result: null, result_url: link });
+}
+
+/** A batch's end: the batch as `GET /v1/batches/{id}` shows it (small: counts, not results). */
+export function batchWebhookBody(type: 'batch.ended', eventAt: number, batch: BatchView): string {
+  return JSON.stringify({ type, timestamp: new Date(eventAt).toISOString(), data: { ...batch } } satisfies WebhookBody);
 }

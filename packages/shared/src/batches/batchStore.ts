@@ -6,12 +6,13 @@
  */
 import type { Redis } from 'ioredis';
 import { uuidv7 } from '../ids.js';
-import { JOB_EVENTS_CAP, type JobStatusEvent } from '../jobEvents.js';
+import { JOB_EVENTS_CAP, type JobStatusEvent, type ServiceEventType } from '../jobEvents.js';
 import type { JobRequest } from '../jobRequest.js';
 import { serializeRecord } from '../jobStore.js';
 import type { Keys } from '../keys.js';
 import { runScript } from '../redisScript.js';
 import type { Scheduler } from '../scheduler/scheduler.js';
+import { DEFAULT_BATCH_WEBHOOK_EVENTS } from '../webhooks/webhookTarget.js';
 import { SUBMIT_BATCH } from './scripts.js';
 
 export type BatchStatus = 'in_progress' | 'canceling' | 'ended';
@@ -34,6 +35,16 @@ export interface BatchView {
   /** When the batch and its results are removed (JOB_RETENTION_HOURS after it ended; while it runs, after its creation). */
   expires_at: string;
   metadata: Record<string, unknown> | null;
+  /** Where its webhooks go (else the tenant's default URL), and which: `batch.ended`, and its requests' own events if asked. */
+  webhook_url: string | null;
+  webhook_events: ServiceEventType[];
+}
+
+/** A batch's own settings, beside its requests. */
+export interface BatchOptions {
+  metadata?: Record<string, unknown>;
+  webhook_url?: string;
+  webhook_events?: ServiceEventType[];
 }
 
 export interface BatchItem {
@@ -64,7 +75,7 @@ export class BatchStore {
   ) {}
 
   /** Writes the batch and all its jobs in one step (one script, one round trip), or nothing. */
-  async submit(tenantId: string, items: readonly BatchItem[], options: { metadata?: Record<string, unknown>; now?: Date } = {}): Promise<BatchSubmitOutcome> {
+  async submit(tenantId: string, items: readonly BatchItem[], options: BatchOptions & { now?: Date } = {}): Promise<BatchSubmitOutcome> {
     const now = options.now ?? new Date();
     const id = uuidv7(now.getTime());
     const k = this.keys;
@@ -124,6 +135,8 @@ export class BatchStore {
           status: 'in_progress',
           created_at: now.toISOString(),
           metadata: JSON.stringify(options.metadata ?? null),
+          ...(options.webhook_url ? { webhook_url: options.webhook_url } : {}),
+          webhook_events: JSON.stringify(options.webhook_events ?? DEFAULT_BATCH_WEBHOOK_EVENTS),
         }),
         common_fields: JSON.stringify(common),
       },
@@ -180,6 +193,8 @@ export class BatchStore {
       ended_at: endedAt,
       expires_at: new Date(from + this.retentionSeconds * 1000).toISOString(),
       metadata: h.metadata ? (JSON.parse(h.metadata) as Record<string, unknown> | null) : null,
+      webhook_url: h.webhook_url ?? null,
+      webhook_events: h.webhook_events ? (JSON.parse(h.webhook_events) as ServiceEventType[]) : [...DEFAULT_BATCH_WEBHOOK_EVENTS],
     };
   }
 }

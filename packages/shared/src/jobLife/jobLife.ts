@@ -11,7 +11,7 @@ import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { uuidv7 } from '../ids.js';
 import { FINAL_STATUSES, type AttemptRecord, type JobError, type JobPayload, type JobResult, type JobStatus } from '../job.js';
-import { JOB_EVENTS_CAP, SERVICE_EVENTS_CAP, type JobStatusEvent, type ServiceEventType } from '../jobEvents.js';
+import { JOB_EVENTS_CAP, SERVICE_EVENTS_CAP, type JobServiceEventType, type JobStatusEvent } from '../jobEvents.js';
 import type { JobRequest } from '../jobRequest.js';
 import { serializeRecord, type JobRecord } from '../jobStore.js';
 import type { Keys } from '../keys.js';
@@ -339,7 +339,7 @@ export class JobLife {
         usage: JSON.stringify(usageOf(final ? to : null, spent)),
         retention: this.options.retentionSeconds,
         status_event: JSON.stringify(statusEventOf(to, fields)),
-        service_event: final ? (`job.${to}` satisfies string as ServiceEventType) : '',
+        service_event: final ? (`job.${to}` satisfies string as JobServiceEventType) : '',
         channel: k.jobEventsChannel(),
         job_cap: JOB_EVENTS_CAP,
         service_cap: SERVICE_EVENTS_CAP,

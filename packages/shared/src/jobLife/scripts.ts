@@ -31,7 +31,7 @@ end
 
 -- A batch's job counts its moves: one fewer in the status it left, one more in the one
 -- it reached; the batch ends (once) when none of its jobs is queued or running, and a
--- reopened job opens it again. An ended batch (its hash and job list) expires with its
+-- reopened job opens it again (its next end is announced as ending 2, 3...). An ended batch (its hash and job list) expires with its
 -- jobs' records. batch_patterns: keys.ts's batch and batch jobs keys, with '{batch}', as JSON.
 local function count_batch(record, from, to, batch_patterns, now_iso, events, service_cap, retention)
   local batch_id = redis.call('hget', record, 'batch_id')
@@ -53,8 +53,9 @@ local function count_batch(record, from, to, batch_patterns, now_iso, events, se
     redis.call('hset', batch, 'status', 'ended', 'ended_at', now_iso)
     redis.call('expire', batch, retention)
     redis.call('expire', batch_jobs, retention)
+    local ending = redis.call('hincrby', batch, 'endings', 1)
     redis.call('xadd', events, 'MAXLEN', '~', service_cap, '*', 'type', 'batch.ended', 'batch_id', batch_id,
-      'tenant_id', redis.call('hget', batch, 'tenant_id'))
+      'tenant_id', redis.call('hget', batch, 'tenant_id'), 'attempt', ending)
   elseif open > 0 and status == 'ended' then
     redis.call('hset', batch, 'status', 'in_progress')
     redis.call('hdel', batch, 'ended_at')

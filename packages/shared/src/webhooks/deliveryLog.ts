@@ -1,11 +1,18 @@
 /**
- * Every attempt to deliver a job's events, for GET /v1/jobs/{id}/deliveries: a Redis
- * list per job, oldest first, kept as long as the job record (JOB_RETENTION_HOURS).
+ * Every attempt to deliver a job's events (GET /v1/jobs/{id}/deliveries), or a batch's
+ * (GET /v1/batches/{id}/deliveries): a Redis list per job or batch, oldest first, kept
+ * as long as they are (JOB_RETENTION_HOURS).
  * Entries hold the URL and the outcome, never the body or a secret.
  */
 import type { Redis } from 'ioredis';
 import type { Keys } from '../keys.js';
 import type { ServiceEventType } from '../jobEvents.js';
+
+/** What a delivery log belongs to. */
+export interface WebhookSubject {
+  kind: 'job' | 'batch';
+  id: string;
+}
 
 export const DELIVERY_OUTCOMES = ['delivered', 'failed', 'exhausted', 'blocked', 'disabled'] as const;
 export type DeliveryOutcome = (typeof DELIVERY_OUTCOMES)[number];
@@ -27,7 +34,7 @@ export interface DeliveryAttempt {
   outcome: DeliveryOutcome;
 }
 
-/** Attempts kept per job: 8 per event with the default schedule, and room for redeliveries. */
+/** Attempts kept per job or batch: 8 per event with the default schedule, and room for redeliveries. */
 const MAX_ATTEMPTS_KEPT = 500;
 
 export class DeliveryLog {
@@ -37,8 +44,8 @@ export class DeliveryLog {
     private readonly retentionSeconds: number,
   ) {}
 
-  async append(jobId: string, attempt: DeliveryAttempt): Promise<void> {
-    const key = this.keys.webhookDeliveries(jobId);
+  async append(subject: WebhookSubject, attempt: DeliveryAttempt): Promise<void> {
+    const key = this.keys.webhookDeliveries(subject.kind, subject.id);
     await this.redis
       .multi()
       .rpush(key, JSON.stringify(attempt))
@@ -47,9 +54,9 @@ export class DeliveryLog {
       .exec();
   }
 
-  /** A job's attempts, oldest first. */
-  async list(jobId: string): Promise<DeliveryAttempt[]> {
-    const entries = await this.redis.lrange(this.keys.webhookDeliveries(jobId), 0, -1);
+  /** A job's (or batch's) attempts, oldest first. */
+  async list(subject: WebhookSubject): Promise<DeliveryAttempt[]> {
+    const entries = await this.redis.lrange(this.keys.webhookDeliveries(subject.kind, subject.id), 0, -1);
     return entries.map((e) => JSON.parse(e) as DeliveryAttempt);
   }
 }

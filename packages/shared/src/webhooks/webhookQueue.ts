@@ -3,18 +3,36 @@ import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { catalog } from '../catalog.js';
 import type { Keys } from '../keys.js';
-import type { ServiceEventType } from '../jobEvents.js';
+import type { JobServiceEventType } from '../jobEvents.js';
 import { webhookDeliveryId } from './webhookTarget.js';
 
-/** What a delivery job carries: ids and times only. The URL, the secret and the job object are read at each attempt. */
-export interface WebhookDeliveryPayload {
+/** What a delivery job carries: ids and times only. The URL, the secret and the job or batch are read at each attempt. */
+export type WebhookDeliveryPayload = JobDeliveryPayload | BatchDeliveryPayload;
+
+export interface JobDeliveryPayload {
   tenantId: string;
   jobId: string;
-  type: ServiceEventType;
+  type: JobServiceEventType;
   /** The job's attempt the event belongs to (job.started: the one that started). */
   jobAttempt: number;
   /** When the event happened, ms since the epoch: the body's `timestamp`. */
   eventAt: number;
+}
+
+export interface BatchDeliveryPayload {
+  tenantId: string;
+  batchId: string;
+  type: 'batch.ended';
+  /** Which end of the batch: 1, then one more each time a retry ends it again. */
+  ending: number;
+  eventAt: number;
+}
+
+/** The delivery id (the `webhook-id`) of what a payload delivers. */
+export function deliveryIdOf(payload: WebhookDeliveryPayload): string {
+  return payload.type === 'batch.ended'
+    ? webhookDeliveryId(payload.batchId, payload.type, payload.ending)
+    : webhookDeliveryId(payload.jobId, payload.type, payload.jobAttempt);
 }
 
 export type WebhookQueue = Queue<WebhookDeliveryPayload, unknown, typeof catalog.webhooks.jobName>;
@@ -39,7 +57,7 @@ export interface EnqueueWebhookOptions {
 
 /** Enqueues one event's delivery; returns its delivery id (the `webhook-id`). */
 export async function enqueueWebhookDelivery(queue: WebhookQueue, payload: WebhookDeliveryPayload, options: EnqueueWebhookOptions): Promise<string> {
-  const deliveryId = webhookDeliveryId(payload.jobId, payload.type, payload.jobAttempt);
+  const deliveryId = deliveryIdOf(payload);
   const jobId = options.redelivery ? `${deliveryId}.r${options.redelivery}` : deliveryId;
   await queue.add(catalog.webhooks.jobName, payload, { jobId, attempts: options.retryScheduleMs.length + 1 });
   return deliveryId;
