@@ -236,6 +236,32 @@ describe('job data on the board', () => {
     expect(res.body.job).toMatchObject({ id: job.id, data: { tenantId: tenant.id }, failedReason: expect.stringContaining('auth_failed') });
     expect(Object.keys(res.body.job.data)).toEqual(['tenantId']);
   });
+
+  it("shows no model output: a result's or an error's text reaches no board answer, for either login", async () => {
+    const marker = `model-output-${randomUUID()}`;
+    // The fake CLI answers "fake: <prompt>", and FAKE:subtype:<s> fails with the error text "fake <s>".
+    const succeeded = await waitForFinal(api, tenant.api_key, (await submitJob(api, tenant.api_key, { prompt: `say ${marker}` })).id);
+    expect(succeeded).toMatchObject({ status: 'succeeded', result: { text: expect.stringContaining(marker) } });
+    const failed = await waitForFinal(api, tenant.api_key, (await submitJob(api, tenant.api_key, { prompt: `FAKE:subtype:${marker}` })).id);
+    expect(failed).toMatchObject({ status: 'failed', error: { code: 'cli_error', message: expect.stringContaining(marker) } });
+    await waitForState(succeeded.id, 'completed');
+    await waitForState(failed.id, 'failed');
+
+    const paths = [
+      ...['latest', 'completed', 'failed'].map((status) => `/api/queues?activeQueue=claude&status=${status}&page=1&jobsPerPage=50`),
+      ...[succeeded, failed].flatMap((job) => [`/api/queues/claude/${job.id}`, `/api/queues/claude/${job.id}/logs`]),
+    ];
+    for (const login of [ALICE, BOB]) {
+      for (const path of paths) {
+        const res = await board('GET', path, { login });
+        expect(res.status, path).toBe(200);
+        expect(res.text, path).not.toContain(marker);
+      }
+    }
+    // What the board keeps of a failure: its code and the job's id, no stack of the worker's code.
+    const shown = await board('GET', `/api/queues/claude/${failed.id}`, { login: BOB });
+    expect(shown.body.job).toMatchObject({ id: failed.id, failedReason: 'cli_error', stacktrace: [] });
+  });
 });
 
 describe('retry and remove act on the job record', () => {

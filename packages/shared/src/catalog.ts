@@ -27,6 +27,9 @@ export const catalog = {
       // retention; BullMQ's copy is kept a while for operators, then trimmed.
       removeOnComplete: { age: 24 * 3600, count: 10_000 },
       removeOnFail: { age: 7 * 24 * 3600, count: 10_000 },
+      // No stack trace in BullMQ's copy: it names the worker's code, and the board shows
+      // BullMQ's fields to read-only logins; the failure reason is the error code alone.
+      stackTraceLimit: 0,
       // Attempts come from JOB_ATTEMPTS at enqueue; the delay before each retry is
       // decided by the worker from the error's class (apps/worker/src/jobs/retryPolicy.ts).
       attempts: 1,

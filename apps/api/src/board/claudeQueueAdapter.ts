@@ -9,12 +9,23 @@
  *   stopped and completes as canceled), then the BullMQ entry goes if it is not held by a
  *   worker; an ended job's BullMQ entry just goes.
  * Canceled jobs are named so in the list ("run · canceled"): BullMQ has no such state.
+ *
+ * What it shows of a job is ids and codes only, to read-only logins too: the failure
+ * reason is the job's error code (anything else an error said, `internal_error`), no
+ * stack trace (it names the worker's code; the catalog stores none, older jobs may have
+ * one), and the return value's status and session id. The error's message and the
+ * result can hold model output: they are in the job record, for the job's tenant.
  */
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import type { Job, Queue } from 'bullmq';
-import { FINAL_STATUSES, refOf, type JobLife, type JobPayload, type JobStore, type Logger } from '@claude-queue/shared';
+import { FINAL_STATUSES, JOB_ERROR_CODES, refOf, type JobLife, type JobPayload, type JobStore, type Logger } from '@claude-queue/shared';
 
 type AdapterOptions = ConstructorParameters<typeof BullMQAdapter>[1];
+
+const ERROR_CODES: ReadonlySet<string> = new Set(JOB_ERROR_CODES);
+
+/** A failure reason as the board shows it: a job error code, never free text (worker, BullMQ or model). */
+export const failureCodeOf = (reason: string): string => (!reason || ERROR_CODES.has(reason) ? reason : 'internal_error');
 
 export interface ClaudeQueueAdapterDeps {
   life: JobLife;
@@ -32,16 +43,27 @@ export class ClaudeQueueAdapter extends BullMQAdapter {
     this.setFormatter('name', (job: { name?: string; returnvalue?: { status?: string } | null }) =>
       job.returnvalue?.status === 'canceled' ? `${job.name} · canceled` : (job.name ?? ''),
     );
+    // RunReturnValue holds ids only today; this keeps it so whatever is added to it.
+    this.setFormatter('returnValue', (value: { status?: unknown; session_id?: unknown } | null | undefined) =>
+      value && typeof value === 'object' ? { status: value.status, ...(value.session_id === undefined ? {} : { session_id: value.session_id }) } : value,
+    );
   }
 
   override async getJob(id: string) {
     const job = (await super.getJob(id)) as Job<JobPayload> | undefined | null;
-    return job ? this.actingThroughJobLife(job) : undefined;
+    return job ? this.actingThroughJobLife(this.withoutFreeText(job)) : undefined;
   }
 
   override async getJobs(...args: Parameters<BullMQAdapter['getJobs']>) {
     const jobs = (await super.getJobs(...args)) as Job<JobPayload>[];
-    return jobs.map((job) => this.actingThroughJobLife(job));
+    return jobs.map((job) => this.actingThroughJobLife(this.withoutFreeText(job)));
+  }
+
+  /** Ids and codes only (see above); the job is this request's copy, BullMQ's stays as it is. */
+  private withoutFreeText(job: Job<JobPayload>): Job<JobPayload> {
+    job.failedReason = failureCodeOf(job.failedReason);
+    job.stacktrace = [];
+    return job;
   }
 
   /**
