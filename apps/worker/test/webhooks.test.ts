@@ -291,4 +291,57 @@ describe('webhook delivery', () => {
     expect((await api.request('POST', `/v1/jobs/${job.id}/deliveries/redeliver`, { key: other.api_key })).status).toBe(404);
     await waitForDeliveries(job.id, ended());
   });
+
+  it('fires batch.ended once per end, signed, with the batch as data; its requests send nothing unless asked', async () => {
+    const quiet = receiver.script('/batch-quiet');
+    const chatty = receiver.script('/batch-chatty');
+    // The fake CLI fails `FAKE:api:401` (auth_failed, not retried).
+    const requests = (tag: string) => [
+      ...Array.from({ length: 8 }, (_, i) => ({ custom_id: `${tag}-${i}`, prompt: `${tag} ${i}` })),
+      { custom_id: `${tag}-bad`, prompt: 'FAKE:api:401 fails' },
+    ];
+    const submit = (body: unknown) => api.request('POST', '/v1/batches', { key: tenant.api_key, body });
+    const a = await submit({ requests: requests('quiet'), webhook_url: quiet });
+    const b = await submit({ requests: requests('chatty'), webhook_url: chatty, webhook_events: ['batch.ended', 'job.succeeded'] });
+    expect([a.status, b.status]).toEqual([202, 202]);
+    expect(a.body).toMatchObject({ webhook_url: quiet, webhook_events: ['batch.ended'] });
+    const batchDeliveries = async (id: string): Promise<DeliveryAttempt[]> => (await api.request('GET', `/v1/batches/${id}/deliveries`, { key: tenant.api_key })).body.data;
+    const endedDeliveries = (id: string, n: number) =>
+      waitFor(async () => ((await batchDeliveries(id)).filter((d) => d.outcome === 'delivered').length >= n ? true : undefined), 30_000, `batch ${id} delivered ${n}`);
+    await endedDeliveries(a.body.id, 1);
+    await endedDeliveries(b.body.id, 1);
+    // The chatty batch's eight successes, each a job's own delivery to the batch's URL.
+    await waitFor(() => (receiver.at('/batch-chatty').length >= 9 ? true : undefined), 30_000, 'job deliveries of the chatty batch');
+
+    const quietGot = receiver.at('/batch-quiet');
+    expect(quietGot.map((r) => r.headers['webhook-id'])).toEqual([`${a.body.id}.batch.ended`]);
+    const payload = verify(quietGot[0]!);
+    expect(payload).toMatchObject({
+      type: 'batch.ended',
+      data: { id: a.body.id, status: 'ended', total: 9, request_counts: { succeeded: 8, failed: 1, queued: 0, running: 0, canceled: 0 } },
+    });
+    const chattyIds = receiver.at('/batch-chatty').map((r) => String(r.headers['webhook-id']));
+    expect(chattyIds.filter((id) => id.endsWith('.job.succeeded'))).toHaveLength(8);
+    expect(chattyIds.filter((id) => id.includes('.batch.ended'))).toEqual([`${b.body.id}.batch.ended`]);
+    for (const r of receiver.at('/batch-chatty')) verify(r);
+
+    // A retry ends the batch again: one more delivery, with an id of its own.
+    expect((await api.request('POST', `/v1/batches/${a.body.id}/retry`, { key: tenant.api_key })).body).toMatchObject({ retried: 1 });
+    await endedDeliveries(a.body.id, 2);
+    expect(receiver.at('/batch-quiet').map((r) => r.headers['webhook-id'])).toEqual([`${a.body.id}.batch.ended`, `${a.body.id}.batch.ended.2`]);
+    // Nothing of a batch's to another tenant.
+    const other = await api.createTenant('batch-other');
+    expect((await api.request('GET', `/v1/batches/${a.body.id}/deliveries`, { key: other.api_key })).status).toBe(404);
+  }, 60_000);
+
+  it('refuses webhook settings on a batch request, and a private batch webhook_url like a job\'s', async () => {
+    const res = await api.request('POST', '/v1/batches', {
+      key: tenant.api_key,
+      body: { requests: [{ custom_id: 'x', prompt: 'p', webhook_url: 'https://example.com/h' }], webhook_events: ['batch.started'] },
+    });
+    expect(res.status).toBe(400);
+    expect(res.body.errors.map((e: { field: string }) => e.field)).toEqual(['webhook_events.0']);
+    const item = await api.request('POST', '/v1/batches', { key: tenant.api_key, body: { requests: [{ custom_id: 'x', prompt: 'p', webhook_events: ['job.failed'] }] } });
+    expect(item.body.errors).toEqual([{ field: 'requests[0].webhook_events', message: 'is set on the batch, not on its requests' }]);
+  });
 });

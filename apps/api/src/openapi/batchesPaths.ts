@@ -68,6 +68,20 @@ export function batchesEndpoints(): Endpoint[] {
       errors: ['not_found'],
     },
     {
+      method: 'get',
+      path: '/v1/batches/{id}/deliveries',
+      operationId: 'listBatchDeliveries',
+      auth: 'tenant',
+      tag: 'Webhooks',
+      summary: "The batch's own webhook delivery attempts (batch.ended), oldest first",
+      description: "Its requests' deliveries are on each job (`GET /v1/jobs/{id}/deliveries`).",
+      parameters: [batchId],
+      responses: {
+        '200': jsonResponse('Every attempt so far', { type: 'object', properties: { data: { type: 'array', items: schemaRef('DeliveryAttempt') } }, required: ['data'] }),
+      },
+      errors: ['not_found'],
+    },
+    {
       method: 'post',
       path: '/v1/batches/{id}/cancel',
       operationId: 'cancelBatch',

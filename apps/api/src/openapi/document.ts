@@ -23,7 +23,7 @@ import { IDEMPOTENCY_KEY } from '../idempotency.js';
 import { MAX_WAIT_SECONDS, PREFER_WAIT_PATTERN } from '../prefer.js';
 import { REQUEST_ID } from '../requestId.js';
 import { createTenantBody, updateTenantBody } from '../routes/adminTenants.js';
-import { CUSTOM_ID } from '../routes/batches.js';
+import { batchBodySchema, CUSTOM_ID } from '../routes/batches.js';
 import { adminEndpoints } from './adminPaths.js';
 import { jobsEndpoints } from './jobsPaths.js';
 import { toOperation, type Endpoint } from './operations.js';
@@ -116,14 +116,17 @@ function componentSchemas(ctx: Pick<ApiContext, 'config' | 'jobRequestSchema'>):
       data: z.array(schemas.batchSchema).meta({ description: 'Newest first' }),
       next_cursor: z.string().nullable().meta({ description: 'Pass as `cursor` for the next page; null on the last' }),
     }),
-    BatchRequest: z
-      .strictObject({
+    BatchRequest: batchBodySchema(ctx)
+      .extend({
         requests: z
           .array(z.object({ custom_id: z.string().regex(CUSTOM_ID).meta({ description: 'Your key for the request, unique in the batch' }) }).catchall(z.unknown()))
           .min(1)
           .max(ctx.config.BATCH_MAX_REQUESTS)
-          .meta({ description: 'Each a job request (`JobRequest`, without `session_id`, `fork` or `priority`) with its `custom_id`' }),
-        metadata: z.record(z.string(), z.unknown()).optional().meta({ description: "Echoed back on the batch" }),
+          .meta({ description: 'Each a job request (`JobRequest`, without `session_id`, `fork`, `priority`, `webhook_url` or `webhook_events`) with its `custom_id`' }),
+        metadata: z.record(z.string(), z.unknown()).optional().meta({ description: 'Echoed back on the batch' }),
+        webhook_events: batchBodySchema(ctx).shape.webhook_events.meta({
+          description: 'Default `["batch.ended"]`: one delivery when every request has ended. Job events (`job.succeeded`, …) listed here are sent for each request too.',
+        }),
       })
       .meta({ description: `At most ${ctx.config.BATCH_MAX_REQUESTS} requests (BATCH_MAX_REQUESTS) and ${ctx.config.BATCH_MAX_BYTES} bytes (BATCH_MAX_BYTES)` }),
     SessionList: z.object({

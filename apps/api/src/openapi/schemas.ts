@@ -216,5 +216,7 @@ export const batchSchema = z
     ended_at: timestamp.nullable(),
     expires_at: timestamp.meta({ description: 'JOB_RETENTION_HOURS after it ended (while it runs: after its creation)' }),
     metadata: z.record(z.string(), z.unknown()).nullable(),
+    webhook_url: z.string().nullable().meta({ description: "Where its webhooks go; null: the tenant's default URL" }),
+    webhook_events: z.array(z.enum(SERVICE_EVENT_TYPES)).meta({ description: '`batch.ended`, and the job events each request sends, as asked at submit' }),
   })
   .meta({ description: 'A batch of requests (POST /v1/batches)' });

@@ -34,6 +34,21 @@ const batchIdParam = z.uuid();
 /** Records read per round trip while streaming results or canceling. */
 const CHUNK = 200;
 
+/**
+ * A batch's body around its requests, which are checked one by one after it (each as a
+ * job request: `ctx.jobRequestSchema`); the OpenAPI document's BatchRequest is this.
+ */
+export function batchBodySchema(ctx: Pick<ApiContext, 'config' | 'jobRequestSchema'>) {
+  const max = ctx.config.BATCH_MAX_REQUESTS;
+  return z.strictObject({
+    requests: z.array(z.unknown()).min(1, 'must hold at least one request').max(max, `must hold at most ${max} requests (BATCH_MAX_REQUESTS)`),
+    metadata: z.record(z.string(), z.unknown()).optional(),
+    webhook_url: ctx.jobRequestSchema.shape.webhook_url,
+    /** Default ['batch.ended']; job events listed here are sent for each request too. */
+    webhook_events: z.array(z.enum(SERVICE_EVENT_TYPES)).min(1).max(SERVICE_EVENT_TYPES.length).optional(),
+  });
+}
+
 interface FieldError {
   field: string;
   message: string;
@@ -52,14 +67,7 @@ export function batchesRouter(ctx: ApiContext): Router {
 
   /** Every request checked; all errors named `requests[i].field` (`line n.field` for JSON lines). */
   function parseBatch(body: unknown, lines?: number[]): { items: BatchItem[]; options: BatchOptions } {
-    const shape = z
-      .strictObject({
-        requests: z.array(z.unknown()).min(1, 'must hold at least one request').max(ctx.config.BATCH_MAX_REQUESTS, `must hold at most ${ctx.config.BATCH_MAX_REQUESTS} requests (BATCH_MAX_REQUESTS)`),
-        metadata: z.record(z.string(), z.unknown()).optional(),
-        webhook_url: ctx.jobRequestSchema.shape.webhook_url,
-        webhook_events: z.array(z.enum(SERVICE_EVENT_TYPES)).min(1).max(SERVICE_EVENT_TYPES.length).optional(),
-      })
-      .safeParse(body);
+    const shape = batchBodySchema(ctx).safeParse(body);
     if (!shape.success) {
       const errors = shape.error.issues.map((i) => ({ field: i.path.join('.') || '(body)', message: i.message }));
       throw new HttpProblem(400, 'invalid_request', `${errors[0]!.field}: ${errors[0]!.message}`, { errors });
