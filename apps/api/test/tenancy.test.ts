@@ -210,6 +210,33 @@ describe('keys', () => {
     expect((await jobsWith(owner.api_key)).status).toBe(200);
   });
 
+  it("answers 404 to a path id that isn't one, touching no key it would name (`<id>:keys` is another tenant key)", async () => {
+    const t = await api.createTenant('ids');
+    const [key] = (await admin('GET', `/${t.id}/keys`)).body.data;
+    const keysHash = env.prefix + `:tenant:${t.id}:keys`;
+    const redis = new Redis(env.redisUrl);
+    try {
+      const before = await redis.hgetall(keysHash);
+      for (const [method, path, body] of [
+        ['PATCH', `/${t.id}:keys`, { name: 'overwritten', disabled: true }],
+        ['GET', `/${t.id}:keys`],
+        ['GET', `/${t.id}:keys/keys`],
+        ['POST', `/${t.id}:keys/keys`],
+        ['POST', `/${t.id}:keys/webhook-secret`],
+        ['GET', `/${t.id}:jobs/usage`],
+        ['DELETE', `/${t.id}/keys/${key.id}:x`],
+        ['PATCH', '/*', { name: 'x' }],
+      ] as const) {
+        expectProblem(await admin(method, path, body), { status: 404, code: 'not_found' });
+      }
+      expect(await redis.hgetall(keysHash)).toEqual(before);
+      expect((await admin('GET', `/${t.id}`)).body).toMatchObject({ name: 'ids', disabled: false, key_count: 1 });
+      expect((await jobsWith(t.api_key)).status).toBe(200);
+    } finally {
+      redis.disconnect();
+    }
+  });
+
   it('keeps working on a tenant whose every key was revoked: a new key brings it back', async () => {
     const t = await api.createTenant('keyless');
     const [key] = (await admin('GET', `/${t.id}/keys`)).body.data;

@@ -14,6 +14,7 @@ import {
   type Tenant,
 } from '@claude-queue/shared';
 import type { ApiContext } from '../context.js';
+import { isPathId } from '../pathId.js';
 import { HttpProblem, notFound } from '../problem.js';
 import { parseUsageRange, readUsage } from './usage.js';
 
@@ -45,6 +46,9 @@ export const updateTenantBody = z.strictObject({
 
 export function adminTenantsRouter(ctx: ApiContext): Router {
   const router = Router();
+  // Checked before any route reads or writes a key built from them (pathId.ts).
+  router.param('id', (_req, _res, next, id) => next(isPathId(id) ? undefined : notFound('tenant')));
+  router.param('keyId', (_req, _res, next, id) => next(isPathId(id) ? undefined : notFound('api key')));
   const defaults = defaultTenantLimits(ctx.config);
   const view = (t: Tenant) => ({
     id: t.id,

@@ -6,6 +6,7 @@
 import { Router, type Request } from 'express';
 import { z } from 'zod';
 import type { ApiContext } from '../context.js';
+import { isPathId } from '../pathId.js';
 import { HttpProblem } from '../problem.js';
 
 export const sessionListQuery = z.strictObject({
@@ -13,16 +14,14 @@ export const sessionListQuery = z.strictObject({
   cursor: z.string().regex(/^\d{1,9}$/, 'must be a next_cursor from an earlier page').optional(),
 });
 
-const sessionIdParam = z.uuid();
-
 const notFound = () => new HttpProblem(404, 'session_not_found', 'no session with this id for this tenant');
 
 export function sessionsRouter(ctx: ApiContext): Router {
   const router = Router();
   const idOf = (req: Request) => {
-    const id = sessionIdParam.safeParse(req.params.id);
-    if (!id.success) throw notFound();
-    return id.data;
+    const id = req.params.id;
+    if (!isPathId(id)) throw notFound();
+    return id;
   };
 
   router.get('/', async (req, res) => {
