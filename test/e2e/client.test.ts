@@ -285,7 +285,7 @@ describe('cq', () => {
       cq(['cancel', JSON.parse(failed.stdout).id]),
       cq(['list'], 'cq_not_a_key'),
     ]);
-    expect(canceled).toMatchObject({ code: 1, stdout: '', stderr: 'cq: job_already_final 409: the job has already ended: failed\n' });
+    expect(canceled).toMatchObject({ code: 1, stdout: '', stderr: 'cq: job_already_final 409: the job has already failed\n' });
     expect(unauthorized).toMatchObject({ code: 1, stdout: '' });
     expect(unauthorized.stderr).toMatch(/^cq: unauthorized 401: /);
   });

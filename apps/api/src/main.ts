@@ -1,14 +1,17 @@
 /** Starts the API: `npm run start:api`, configured by env alone. */
-import { createLogger, loadApiConfig, waitForRedis } from '@claude-queue/shared';
+import { createLogger, loadApiConfig, startOrExitOnConfigError, waitForRedis } from '@claude-queue/shared';
 import { createApp } from './app.js';
 import { createApiContext } from './context.js';
 
 /** How long the API waits for Redis before it listens anyway (answering 503 meanwhile). */
 const REDIS_WAIT_MS = 10_000;
 
-const config = loadApiConfig();
-const logger = createLogger('api', config.LOG_LEVEL);
-const ctx = createApiContext(config, logger);
+// SECRETS_KEY is parsed as the context is built: a malformed one is a config error too.
+const { config, logger, ctx } = await startOrExitOnConfigError('api', () => {
+  const config = loadApiConfig();
+  const logger = createLogger('api', config.LOG_LEVEL);
+  return { config, logger, ctx: createApiContext(config, logger) };
+});
 // Requests fail fast while Redis is away: listen once it answers, so the first ones
 // after a start don't get 503s; without Redis, start anyway (/readyz tells).
 await waitForRedis(ctx.redis, REDIS_WAIT_MS).catch(() => logger.warn({ wait_ms: REDIS_WAIT_MS }, 'Redis does not answer yet; listening anyway'));

@@ -10,6 +10,7 @@ import {
   defaultTenantLimits,
   loadSharedConfig,
   secretsKeyFromConfig,
+  startOrExitOnConfigError,
   resolveLimits,
   tenantLimitsSchema,
   TenantStore,
@@ -37,7 +38,7 @@ class UsageError extends Error {
   }
 }
 
-const config = loadSharedConfig();
+const config = await startOrExitOnConfigError('tenants', () => loadSharedConfig());
 const [command, ...args] = process.argv.slice(2);
 const redis = createRedis(config.REDIS_URL, 'worker', { maxRetriesPerRequest: 2 });
 const tenants = new TenantStore(redis, createKeys(config.QUEUE_PREFIX));

@@ -97,7 +97,7 @@ describe("a tenant's default webhook_url", () => {
     ['a loopback address', 'http://127.0.0.1:8080/hook', /loopback/],
     ['the metadata address', 'http://169.254.169.254/latest', /link-local/],
     // Which addresses it resolves to is not told: that would map internal DNS.
-    ['a name of loopback', 'http://localhost/hook', /^localhost resolves only to non-public addresses: webhooks go to public addresses only$/],
+    ['a name of loopback', 'http://localhost/hook', /^localhost resolves only to non-public addresses: webhooks go to public addresses only \(WEBHOOK_ALLOW_PRIVATE=true allows others/],
     ['IPv6 loopback', 'http://[::1]/hook', /loopback/],
     ['a URL that is not http(s)', 'ftp://example.com/hook', /http\(s\)/],
   ])('refuses %s with 400 naming webhook_url', async (_name, url, reason) => {

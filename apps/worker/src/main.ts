@@ -1,11 +1,14 @@
 /** Starts one worker process: `npm run start:worker`, configured by env alone. */
-import { createLogger, loadWorkerConfig } from '@claude-queue/shared';
+import { createLogger, loadWorkerConfig, startOrExitOnConfigError } from '@claude-queue/shared';
 import { createClaudeWorker } from './createWorker.js';
 import { SandboxUnavailableError } from './sandbox/sandboxUnavailableError.js';
 
-const config = loadWorkerConfig();
-const logger = createLogger('worker', config.LOG_LEVEL);
-const worker = createClaudeWorker({ config, logger });
+// SECRETS_KEY is parsed as the worker is built: a malformed one is a config error too.
+const { config, logger, worker } = await startOrExitOnConfigError('worker', () => {
+  const config = loadWorkerConfig();
+  const logger = createLogger('worker', config.LOG_LEVEL);
+  return { config, logger, worker: createClaudeWorker({ config, logger }) };
+});
 try {
   await worker.ready;
 } catch (err) {

@@ -257,10 +257,38 @@ function parseEnv<T extends z.ZodType>(schema: T, env: NodeJS.ProcessEnv): z.inf
   const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
   const parsed = schema.safeParse(cleaned);
   if (parsed.success) return parsed.data;
-  const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
-  throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
+  throw new ConfigError(parsed.error.issues.map((i) => ({ variable: i.path.join('.'), problem: i.message })));
+}
+
+/**
+ * A program's start (config, then what is built from it): a ConfigError ends the process
+ * with exit code 1 and one line on stderr naming each variable and its problem. A stack
+ * trace would tell an operator nothing they can act on; anything else is thrown on.
+ */
+export async function startOrExitOnConfigError<T>(program: string, start: () => T | Promise<T>): Promise<T> {
+  try {
+    return await start();
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(`${program}: ${err.message}\n`);
+    process.exit(1);
+  }
 }
 
 export const loadSharedConfig = (env: NodeJS.ProcessEnv = process.env): SharedConfig => parseEnv(sharedSchema, env);
 export const loadApiConfig = (env: NodeJS.ProcessEnv = process.env): ApiConfig => parseEnv(apiSchema, env);
 export const loadWorkerConfig = (env: NodeJS.ProcessEnv = process.env): WorkerConfig => parseEnv(workerSchema, env);
+/** One variable at fault and what is wrong with it. */
+export interface ConfigIssue {
+  variable: string;
+  problem: string;
+}
+
+/**
+ * A configuration the process can't start with. Its message is one line, `invalid
+ * configuration: VAR: problem; VAR2: problem`, so it reads the same in a terminal and in
+ * a log collector (startOrExitOnConfigError prints it without a stack trace).
+ */
+  constructor(readonly issues: readonly ConfigIssue[]) {
+    super(`invalid configuration: ${issues.map((i) => `${i.variable}: ${i.problem}`).join('; ')}`);
+  }

@@ -5,6 +5,27 @@ export const JOB_STATUSES = ['queued', 'running', 'succeeded', 'failed', 'cancel
 export type JobStatus = (typeof JOB_STATUSES)[number];
 export const FINAL_STATUSES: readonly JobStatus[] = ['succeeded', 'failed', 'canceled'];
 
+/** Each status as an auxiliary verb and the rest, so "already" can go between them. */
+const STATUS_PHRASES: Record<JobStatus | 'expired', [string, string]> = {
+  queued: ['is', 'queued'],
+  running: ['is', 'running'],
+  succeeded: ['has', 'succeeded'],
+  failed: ['has', 'failed'],
+  canceled: ['was', 'canceled'],
+  expired: ['has', 'expired'],
+};
+
+/**
+ * A status as the end of a sentence about a job, for messages: "the job has already
+ * succeeded", not "the job is already succeeded". Null (the record is gone): "has
+ * expired". Every message that names a job's status builds it here, so the grammar is
+ * right once.
+ */
+export function describeJobStatus(status: JobStatus | null | undefined, options: { already?: boolean } = {}): string {
+  const [auxiliary, rest] = STATUS_PHRASES[status ?? 'expired'];
+  return options.already ? `${auxiliary} already ${rest}` : `${auxiliary} ${rest}`;
+}
+
 /** Stable error codes of a failed job (apps/worker/src/cli/classifyOutcome.ts decides them). */
 export const JOB_ERROR_CODES = [
   'auth_failed',

@@ -5,7 +5,7 @@
 import { z } from 'zod';
 import { PERMISSION_MODES, type PermissionMode } from './config.js';
 import { JOB_SERVICE_EVENT_TYPES } from './jobEvents.js';
-import { blockedAddressReason, ipLiteralOf } from './net/ssrf.js';
+import { blockedAddressReason, ipLiteralOf, publicOnlyRule } from './net/ssrf.js';
 
 export interface JobRequestLimits {
   maxPromptBytes: number;
@@ -113,7 +113,7 @@ function mcpConfigSchema(limits: JobRequestLimits) {
           const url = new URL((server as { url: string }).url);
           const literal = ipLiteralOf(url);
           const reason = LOCALHOST.test(url.hostname) ? `${url.hostname} is loopback` : literal ? blockedAddressReason(literal) : null;
-          if (reason) ctx.addIssue({ code: 'custom', path: [...at, 'url'], message: `${reason}: MCP servers go to public addresses only` });
+          if (reason) ctx.addIssue({ code: 'custom', path: [...at, 'url'], message: `${reason}: ${publicOnlyRule('MCP servers')}` });
         }
       }
     });

@@ -31,7 +31,7 @@ export function parseSecretsKey(value: string): SecretsKey {
       ? Buffer.from(text.replace(/\+/g, '-').replace(/\//g, '_'), 'base64url')
       : null;
   if (!key || key.length !== 32) {
-    throw new ConfigError('invalid configuration:\n  SECRETS_KEY: must be 32 bytes as 64 hex digits or base64 (e.g. `openssl rand -base64 32`)');
+    throw new ConfigError([{ variable: 'SECRETS_KEY', problem: 'must be 32 bytes as 64 hex digits or base64 (e.g. `openssl rand -base64 32`)' }]);
   }
   return key;
 }

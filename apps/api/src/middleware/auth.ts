@@ -11,8 +11,8 @@ declare module 'express-serve-static-core' {
   }
 }
 
-const unauthorized = () =>
-  new HttpProblem(401, 'unauthorized', 'missing or invalid API key', { headers: { 'WWW-Authenticate': 'Bearer' } });
+/** `detail` says which credential the route wants: a tenant's key and the admin token are easy to mix up. */
+const unauthorized = (detail: string) => new HttpProblem(401, 'unauthorized', detail, { headers: { 'WWW-Authenticate': 'Bearer' } });
 
 /**
  * Tenant API keys, for /v1/jobs… and /v1/usage. Looked up in Redis on every request,
@@ -22,7 +22,7 @@ export function requireTenant(tenants: TenantStore): RequestHandler {
   return async (req, _res, next) => {
     const key = bearerToken(req.headers.authorization);
     const found = key ? await tenants.authenticate(key) : null;
-    if (!found) throw unauthorized();
+    if (!found) throw unauthorized('missing or invalid API key (a tenant\'s key, `cq_…`)');
     req.tenant = found.tenant;
     req.apiKeyId = found.keyId;
     next();
@@ -33,7 +33,7 @@ export function requireTenant(tenants: TenantStore): RequestHandler {
 export function requireAdmin(adminToken: string): RequestHandler {
   const authorized = bearerMatches(adminToken);
   return (req, _res, next) => {
-    if (!authorized(req.headers.authorization)) throw unauthorized();
+    if (!authorized(req.headers.authorization)) throw unauthorized('missing or invalid admin token: /v1/admin/… wants the deployment\'s ADMIN_TOKEN, not a tenant\'s API key');
     next();
   };
 }

@@ -1,6 +1,6 @@
 /** /v1/jobs: submit, read, list and cancel a tenant's jobs. Every lookup is scoped by the key's tenant. */
 import { Router } from 'express';
-import { jsonDepthExceeds, MAX_JSON_DEPTH, FINAL_STATUSES, toView } from '@claude-queue/shared';
+import { describeJobStatus, jsonDepthExceeds, MAX_JSON_DEPTH, FINAL_STATUSES, toView } from '@claude-queue/shared';
 import type { ApiContext } from '../context.js';
 import { idempotencyKeyOf } from '../idempotency.js';
 import { jobListQuery } from '../jobListQuery.js';
@@ -64,7 +64,7 @@ export function jobsRouter(ctx: ApiContext): Router {
   router.post('/:id/cancel', async (req, res) => {
     const job = await findJob(req);
     const outcome = await ctx.life.cancel({ id: job.id, tenantId: job.tenant_id }, 'caller');
-    if (!outcome.moved) throw new HttpProblem(409, 'job_already_final', `the job has already ended: ${outcome.status ?? 'expired'}`);
+    if (!outcome.moved) throw new HttpProblem(409, 'job_already_final', `the job ${describeJobStatus(outcome.status, { already: true })}`);
     req.log.info({ job_id: job.id, tenant_id: job.tenant_id }, 'job canceled');
     res.json(toView(await findJob(req)));
   });

@@ -24,9 +24,24 @@ export interface AddressCheckOptions {
   allowPrivate: boolean;
 }
 
+/** What a tenant's URL can be for, and the setting that lets it reach non-public addresses. */
+const PRIVATE_ADDRESS_SETTINGS = {
+  webhooks: 'WEBHOOK_ALLOW_PRIVATE',
+  'MCP servers': 'MCP_ALLOW_PRIVATE',
+} as const;
+export type UrlPurpose = keyof typeof PRIVATE_ADDRESS_SETTINGS;
+
+/**
+ * The end of every refusal of a non-public address: the rule, and the setting that lifts
+ * it, so whoever runs the deployment (often the caller, in development) knows what to set.
+ */
+export function publicOnlyRule(purpose: UrlPurpose): string {
+  return `${purpose} go to public addresses only (${PRIVATE_ADDRESS_SETTINGS[purpose]}=true allows others: tests, local development)`;
+}
+
 export interface PublicUrlCheckOptions extends AddressCheckOptions {
-  /** What the URL is for, plural, as the refusal names it (default: `webhooks`). */
-  purpose?: string;
+  /** What the URL is for, as the refusal names it (default: `webhooks`). */
+  purpose?: UrlPurpose;
 }
 
 export type PublicUrlCheck = { ok: true } | { ok: false; reason: string };
@@ -150,7 +165,7 @@ function resolveAll(host: string): Promise<LookupAddress[]> {
  * connects (`createGuardedLookup`).
  */
 export async function checkPublicUrl(url: string, options: PublicUrlCheckOptions): Promise<PublicUrlCheck> {
-  const only = `${options.purpose ?? 'webhooks'} go to public addresses only`;
+  const only = publicOnlyRule(options.purpose ?? 'webhooks');
   let parsed: URL;
   try {
     parsed = new URL(url);
