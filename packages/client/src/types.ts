@@ -138,14 +138,121 @@ export type JobEvent =
   | { id: string; event: 'text'; data: { text: string } }
   | { id: null; event: 'result'; data: Job };
 
+/** A batch's life: `ended` once none of its requests is queued or running. */
+export type BatchStatus = 'in_progress' | 'canceling' | 'ended';
+
+/** How many of a batch's requests are in each job status; they add up to `total`. */
+export interface BatchRequestCounts {
+  queued: number;
+  running: number;
+  succeeded: number;
+  failed: number;
+  canceled: number;
+}
+
+/** The batch object, as every batch endpoint answers it. */
+export interface Batch {
+  id: string;
+  status: BatchStatus;
+  request_counts: BatchRequestCounts;
+  total: number;
+  created_at: string;
+  ended_at: string | null;
+  /** When the batch and its results are removed (JOB_RETENTION_HOURS after it ended). */
+  expires_at: string;
+  metadata: Record<string, unknown> | null;
+  /** Where its webhooks go (null: the tenant's default URL). */
+  webhook_url: string | null;
+  /** `batch.ended`, and its requests' own job events when asked for. */
+  webhook_events: WebhookEventType[];
+}
+
+/** One page of `GET /v1/batches`, newest first. */
+export interface BatchPage {
+  data: Batch[];
+  /** Pass as `cursor` for the next page; null on the last one. */
+  next_cursor: string | null;
+}
+
+/** Job fields a batch's request may not set: its conversation, priority and webhooks are the batch's. */
+export type BatchForbiddenField = 'session_id' | 'fork' | 'priority' | 'webhook_url' | 'webhook_events';
+
+/** One request of a batch: a job request with the caller's own key for it. */
+export type BatchRequestItem = {
+  /** Unique in its batch: 1 to 64 letters, digits, `_ . : -`. */
+  custom_id: string;
+} & Omit<JobRequest, BatchForbiddenField>;
+
+/** The body of `POST /v1/batches` as JSON. */
+export interface BatchRequest {
+  requests: BatchRequestItem[];
+  metadata?: Record<string, unknown>;
+  webhook_url?: string;
+  /** (default: `['batch.ended']`); job events listed too are sent for each request. */
+  webhook_events?: WebhookEventType[];
+}
+
+/** A batch whose failed requests `POST /v1/batches/{id}/retry` put back in the queue. */
+export type RetriedBatch = Batch & {
+  /** How many failed requests run again. */
+  retried: number;
+};
+
+/** One line of `GET /v1/batches/{id}/results`: a request that finished. */
+export interface BatchResultLine {
+  custom_id: string;
+  job_id: string;
+  status: JobStatus;
+  result: JobResult | null;
+  error: JobError | null;
+}
+
+/** A conversation, as `GET /v1/sessions` lists it. */
+export interface SessionSummary {
+  id: string;
+  created_at: string;
+  last_used_at: string;
+  /** When it can no longer be continued, unless used before (SESSION_TTL_DAYS after its last use). */
+  expires_at: string;
+  /** The conversation's files (transcript and workspace) after its last turn. */
+  size_bytes: number;
+  /** SESSION_MAX_BYTES: a turn that makes it larger fails with `session_too_large`. */
+  max_bytes: number;
+  /** The session this one branched from (`fork: true`). */
+  forked_from: string | null;
+}
+
+/** A conversation and its turns (`GET /v1/sessions/{id}`). */
+export interface Session extends SessionSummary {
+  /** The jobs whose turns made it what it is (each that succeeded), oldest first. */
+  turns: string[];
+}
+
+/** One page of `GET /v1/sessions`, most recently used first. */
+export interface SessionPage {
+  data: SessionSummary[];
+  next_cursor: string | null;
+}
+
 /**
- * The body of a webhook delivery (Standard Webhooks' payload shape). When the whole
- * job would make the body too large, `result` (and then `request`) is null and
+ * The body of a job's webhook delivery (Standard Webhooks' payload shape). When the
+ * whole job would make the body too large, `result` (and then `request`) is null and
  * `result_url` says where to fetch the job.
  */
-export interface WebhookPayload {
-  type: WebhookEventType;
+export interface JobWebhookPayload {
+  type: JobWebhookEventType;
   /** When the event happened (ISO 8601). */
   timestamp: string;
   data: Omit<Job, 'request'> & { request: Job['request'] | null; result_url?: string };
 }
+
+/** The body of a batch's `batch.ended` delivery: the batch, with its final counts. */
+export interface BatchWebhookPayload {
+  type: 'batch.ended';
+  /** When the batch ended (ISO 8601). */
+  timestamp: string;
+  data: Batch;
+}
+
+/** The body of any webhook delivery: narrow it by `type`. */
+export type WebhookPayload = JobWebhookPayload | BatchWebhookPayload;
