@@ -4,7 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { waitForRedis } from '@claude-queue/shared';
+import { SYSTEM_PROMPT_MAX_BYTES, TOOL_RULE_MAX_CHARS, TOOL_RULES_MAX, waitForRedis } from '@claude-queue/shared';
 import { createTestEnv, type TestEnv } from '../../../test/support/env.js';
 import { startTestApi, type TestApi } from '../../../test/support/apiServer.js';
 import { expectProblem, type ProblemExpectation } from './expectProblem.js';
@@ -119,6 +119,8 @@ const badInputs: BadInput[] = [
   { name: 'mcp_config with a server that is neither', body: { prompt: 'hi', mcp_config: { mcpServers: { x: { type: 'ws', url: 'ws://a' } } } }, expected: invalid('mcp_config.mcpServers.x.type') },
   { name: 'allowed_tools with a tool the deployment denies', body: { prompt: 'hi', allowed_tools: ['Bash(git *)'] }, expected: invalid('allowed_tools.0') },
   { name: 'system_prompt with a NUL', body: { prompt: 'hi', system_prompt: 'a\u0000b' }, expected: invalid('system_prompt') },
+  { name: 'allowed_tools with more than TOOL_RULES_MAX entries', body: { prompt: 'hi', allowed_tools: Array.from({ length: TOOL_RULES_MAX + 1 }, (_, i) => `mcp__s${i}`) }, expected: invalid('allowed_tools') },
+  { name: 'a tool rule longer than TOOL_RULE_MAX_CHARS', body: { prompt: 'hi', disallowed_tools: [`Read(${'a'.repeat(TOOL_RULE_MAX_CHARS)})`] }, expected: invalid('disallowed_tools.0') },
   { name: 'allowed_tools with a NUL', body: { prompt: 'hi', allowed_tools: ['Ed\u0000it'] }, expected: invalid('allowed_tools.0') },
   { name: 'a body nested 20,000 deep', headers: { 'content-type': 'application/json' }, rawBody: `{"prompt":"hi","json_schema":${'{"a":'.repeat(20_000)}1${'}'.repeat(20_000)}}`, expected: invalid('(body)') },
   { name: 'mcp_config without mcpServers', body: { prompt: 'hi', mcp_config: {} }, expected: invalid('mcp_config.mcpServers') },
@@ -175,6 +177,33 @@ describe('POST /v1/jobs refuses', () => {
     const res = await api.request('POST', '/v1/jobs', { key: tenant.api_key, body: { prompt: 'hi', bogus: 1, other: 2 } });
     expectProblem(res, invalid('bogus'));
     expect(res.body.errors.map((e: { field: string }) => e.field)).toEqual(['bogus', 'other']);
+  });
+});
+
+describe('system prompts are limited in UTF-8 bytes: each is one CLI argument, which Linux caps at 128 KiB', () => {
+  // Three bytes each in UTF-8, one UTF-16 unit: a limit in characters let 60 K of them (180 KiB) through.
+  const threeBytes = '\u20ac';
+
+  it.each(['system_prompt', 'append_system_prompt'])('refuses a %s of 60 K three-byte characters, naming the byte limit', async (field) => {
+    const res = await api.request('POST', '/v1/jobs', { key: tenant.api_key, body: { prompt: 'hi', [field]: threeBytes.repeat(60 * 1024) } });
+    expectProblem(res, invalid(field));
+    expect(res.body.errors[0].message).toContain(`${SYSTEM_PROMPT_MAX_BYTES} bytes of UTF-8`);
+  });
+
+  it.each(['system_prompt', 'append_system_prompt'])('accepts a %s just under the limit', async (field) => {
+    const value = threeBytes.repeat(Math.floor(SYSTEM_PROMPT_MAX_BYTES / 3));
+    expect(Buffer.byteLength(value)).toBeGreaterThan(SYSTEM_PROMPT_MAX_BYTES - 3);
+    const res = await api.request('POST', '/v1/jobs', { key: tenant.api_key, body: { prompt: 'hi', [field]: value } });
+    expect(res.status, JSON.stringify(res.body).slice(0, 300)).toBe(202);
+  });
+
+  it('says so in the OpenAPI document', async () => {
+    const doc = (await api.request('GET', '/openapi.json')).body;
+    for (const field of ['system_prompt', 'append_system_prompt']) {
+      const property = doc.components.schemas.JobRequest.properties[field];
+      expect(property.maxLength).toBe(SYSTEM_PROMPT_MAX_BYTES);
+      expect(property.description).toContain(`${SYSTEM_PROMPT_MAX_BYTES} bytes of UTF-8`);
+    }
   });
 });
 

@@ -49,12 +49,43 @@ export function jsonDepthExceeds(value: unknown, max = MAX_JSON_DEPTH): boolean 
   return false;
 }
 
-const jsonBytes = (value: unknown) => Buffer.byteLength(JSON.stringify(value), 'utf8');
+const utf8Bytes = (s: string) => Buffer.byteLength(s, 'utf8');
+const jsonBytes = (value: unknown) => utf8Bytes(JSON.stringify(value));
 
 export const METADATA_MAX_BYTES = 4096;
 
-/** `json_schema` and `mcp_config`: at most this much as JSON. */
+/**
+ * `json_schema` and `mcp_config`: at most this much as JSON (UTF-8). Each goes to the CLI
+ * as one argument (`--json-schema=…`), so it must stay under MAX_ARG_STRLEN (below).
+ */
 export const JSON_OPTION_MAX_BYTES = 64 * 1024;
+
+/**
+ * `system_prompt` and `append_system_prompt`, each, in UTF-8 bytes. Each is one argv entry
+ * (`--system-prompt=…`), and Linux refuses an entry over 128 KiB (MAX_ARG_STRLEN: 32
+ * pages) with E2BIG, failing every attempt's spawn. A limit in UTF-16 units (what
+ * `.max()` counts) lets 64 K three-byte characters through as 192 KiB; bytes can't.
+ */
+export const SYSTEM_PROMPT_MAX_BYTES = 64 * 1024;
+
+/**
+ * Entries of `allowed_tools` and `disallowed_tools`, and each one's length. A rule is a
+ * tool's name (`Read`, `mcp__server`, `mcp__server__tool`) or one with a pattern
+ * (`Bash(git diff:*)`): a few dozen characters. Each entry is an argv entry of its own.
+ */
+export const TOOL_RULES_MAX = 100;
+export const TOOL_RULE_MAX_CHARS = 256;
+
+/** A system prompt: bounded in bytes (SYSTEM_PROMPT_MAX_BYTES), which JSON Schema can't say, so `.meta` says it. */
+const systemPromptSchema = z
+  .string()
+  .min(1)
+  .refine(noNul, 'must not contain a NUL character')
+  .refine((s) => utf8Bytes(s) <= SYSTEM_PROMPT_MAX_BYTES, {
+    message: `must be at most ${SYSTEM_PROMPT_MAX_BYTES} bytes of UTF-8 (${SYSTEM_PROMPT_MAX_BYTES / 1024} KiB; it is passed to the CLI as one argument)`,
+  })
+  // Bytes ≥ characters, so the byte limit is also a (looser) maxLength.
+  .meta({ maxLength: SYSTEM_PROMPT_MAX_BYTES, description: `At most ${SYSTEM_PROMPT_MAX_BYTES} bytes of UTF-8 (one CLI argument).` });
 
 /** `priority`: among a tenant's waiting jobs, HIGHEST runs first (default: DEFAULT_PRIORITY, scheduler.ts). */
 export const HIGHEST_PRIORITY = 1;
@@ -126,19 +157,19 @@ export function createJobRequestSchema(limits: JobRequestLimits) {
       .refine((s) => s.trim().length > 0, 'must not be empty')
       .refine((s) => Buffer.byteLength(s, 'utf8') <= limits.maxPromptBytes, `must be at most ${limits.maxPromptBytes} bytes`),
     model: argValue(200).regex(/^[A-Za-z0-9._:@/[\]-]+$/, 'must be a model name or alias').optional(),
-    system_prompt: z.string().min(1).max(64 * 1024).refine(noNul, 'must not contain a NUL character').optional(),
-    append_system_prompt: z.string().min(1).max(64 * 1024).refine(noNul, 'must not contain a NUL character').optional(),
+    system_prompt: systemPromptSchema.optional(),
+    append_system_prompt: systemPromptSchema.optional(),
     max_turns: z.number().int().min(1).max(1000).optional(),
     max_budget_usd: z.number().positive().max(10_000).optional(),
     allowed_tools: z
       .array(
-        argValue(500).refine((t) => !(limits.deniedTools ?? []).includes(toolNameOf(t)), {
+        argValue(TOOL_RULE_MAX_CHARS).refine((t) => !(limits.deniedTools ?? []).includes(toolNameOf(t)), {
           message: `is not allowed by this deployment (denied: ${(limits.deniedTools ?? []).join(', ')})`,
         }),
       )
-      .max(200)
+      .max(TOOL_RULES_MAX)
       .optional(),
-    disallowed_tools: z.array(argValue(500)).max(200).optional(),
+    disallowed_tools: z.array(argValue(TOOL_RULE_MAX_CHARS)).max(TOOL_RULES_MAX).optional(),
     permission_mode: z
       .enum(PERMISSION_MODES)
       .refine((m) => limits.allowedPermissionModes.includes(m), {

@@ -179,7 +179,8 @@ function describeJobRequest(schema: OpenAPIV3_1.SchemaObject, config: ApiConfig)
   };
   for (const [name, property] of Object.entries(schema.properties ?? {})) {
     const description = fields[name];
-    if (description && !('$ref' in property)) property.description ??= description;
+    // A field's own `.meta` description (a limit JSON Schema can't express) follows what it does.
+    if (description && !('$ref' in property)) property.description = property.description ? `${description.replace(/\.$/, '')}. ${property.description}` : description;
   }
 }
 
