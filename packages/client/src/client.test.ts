@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ClaudeQueueClient } from './client.js';
 import { ClaudeQueueError } from './claudeQueueError.js';
-import type { Job, JobEvent } from './types.js';
+import type { Batch, BatchRequestItem, BatchResultLine, Job, JobEvent } from './types.js';
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 
@@ -260,5 +260,173 @@ describe('events', () => {
     })();
     await expect(loop).rejects.toMatchObject({ name: 'AbortError' });
     expect(seen).toHaveLength(1);
+  });
+});
+
+function batch(status: Batch['status'], counts: Partial<Batch['request_counts']> = {}, id = '0190a3b4-0000-7000-8000-00000000000b'): Batch {
+  return {
+    id,
+    status,
+    request_counts: { queued: 0, running: 0, succeeded: 0, failed: 0, canceled: 0, ...counts },
+    total: 3,
+    created_at: '2026-11-25T00:00:00.000Z',
+    ended_at: status === 'ended' ? '2026-11-25T00:01:00.000Z' : null,
+    expires_at: '2026-11-26T00:00:00.000Z',
+    metadata: null,
+    webhook_url: null,
+    webhook_events: ['batch.ended'],
+  };
+}
+
+describe('batches', () => {
+  const items: BatchRequestItem[] = [
+    { custom_id: 'a', prompt: 'one' },
+    { custom_id: 'b', prompt: 'two', max_turns: 2 },
+  ];
+  async function* drawn(): AsyncGenerator<BatchRequestItem> {
+    yield* items;
+  }
+
+  it('sends a BatchRequest with an array as JSON, and an iterable as JSON lines, with Idempotency-Key', async () => {
+    handler = (_req, res) => sendJson(res, 202, batch('in_progress', { queued: 2 }));
+    await client().submitBatch({ requests: items, metadata: { run: 1 } });
+    await client().submitBatch(drawn(), { idempotencyKey: 'b-1' });
+    await client().submitBatch(new Set(items));
+    expect(requests[0]).toMatchObject({ url: '/v1/batches', headers: { 'content-type': 'application/json' } });
+    expect(JSON.parse(requests[0]!.body)).toEqual({ metadata: { run: 1 }, requests: items });
+    for (const r of requests.slice(1)) {
+      expect(r.headers['content-type']).toBe('application/x-ndjson');
+      expect(r.body).toBe(`${items.map((i) => JSON.stringify(i)).join('\n')}\n`);
+    }
+    expect(requests[1]!.headers['idempotency-key']).toBe('b-1');
+  });
+
+  it("streams an iterable with the batch's settings as a JSON body", async () => {
+    handler = (_req, res) => sendJson(res, 202, batch('in_progress'));
+    await client().submitBatch({ requests: drawn(), webhook_url: 'https://example.com/h', webhook_events: ['batch.ended', 'job.failed'] });
+    expect(requests[0]!.headers['content-type']).toBe('application/json');
+    expect(requests[0]!.headers['transfer-encoding']).toBe('chunked');
+    expect(JSON.parse(requests[0]!.body)).toEqual({ webhook_url: 'https://example.com/h', webhook_events: ['batch.ended', 'job.failed'], requests: items });
+  });
+
+  it("sends a large iterable whole and in order, and throws the iterable's own error", async () => {
+    handler = (_req, res) => sendJson(res, 202, batch('in_progress'));
+    const many = Array.from({ length: 5000 }, (_, i) => ({ custom_id: `r-${i}`, prompt: `prompt ${i} `.repeat(10) }));
+    await client().submitBatch(many.values());
+    expect(requests[0]!.body.split('\n').filter(Boolean).map((l) => JSON.parse(l).custom_id)).toEqual(many.map((m) => m.custom_id));
+
+    const bad = new Error('line 3 is not JSON');
+    async function* broken(): AsyncGenerator<BatchRequestItem> {
+      yield* many.slice(0, 2000);
+      throw bad;
+    }
+    await expect(client().submitBatch(broken())).rejects.toBe(bad);
+  });
+
+  it('reads results line by line as they arrive, and closes the connection when the loop breaks', async () => {
+    const line = (i: number): BatchResultLine => ({ custom_id: `c-${i}`, job_id: `j-${i}`, status: 'succeeded', result: null, error: null });
+    let closed = false;
+    handler = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/x-ndjson' });
+      // One line in two chunks, then one whole, then nothing more until the client leaves.
+      const text = `${JSON.stringify(line(0))}\n`;
+      res.write(text.slice(0, 10));
+      res.write(`${text.slice(10)}${JSON.stringify(line(1))}\r\n`);
+      res.on('close', () => (closed = true));
+    };
+    const seen: BatchResultLine[] = [];
+    for await (const l of client().batchResults('b/1')) {
+      seen.push(l);
+      if (seen.length === 2) break;
+    }
+    expect(seen).toEqual([line(0), line(1)]);
+    expect(requests[0]).toMatchObject({ url: '/v1/batches/b%2F1/results', headers: { accept: 'application/x-ndjson' } });
+    await expect.poll(() => closed).toBe(true);
+  });
+
+  it('names a results line that is not JSON, and a stream cut short', async () => {
+    handler = (_req, res) => res.writeHead(200, { 'content-type': 'application/x-ndjson' }).end('{"custom_id":"a"}\n{broken\n');
+    const out: unknown[] = [];
+    const err = await caught((async () => {
+      for await (const l of client().batchResults('b')) out.push(l);
+    })());
+    expect(err).toMatchObject({ code: 'unexpected_response', detail: 'results line 2 is not JSON' });
+    expect(out).toHaveLength(1);
+
+    handler = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/x-ndjson' }).write('{"custom_id":"a"}\n');
+      setTimeout(() => res.destroy(), 20);
+    };
+    const cut = await caught((async () => {
+      for await (const _ of client().batchResults('b')) void _;
+    })());
+    expect(cut).toMatchObject({ status: 0, code: 'network_error' });
+    expect(cut.detail).toMatch(/^the results broke off after line 1/);
+  });
+
+  it('waitForBatch polls until ended, reports each change once, and rides out 503s', async () => {
+    const answers = [
+      () => batch('in_progress', { queued: 3 }),
+      () => batch('in_progress', { queued: 3 }),
+      null,
+      () => batch('in_progress', { running: 1, succeeded: 2 }),
+      null,
+      () => batch('ended', { succeeded: 3 }),
+    ];
+    let n = 0;
+    handler = (_req, res) => {
+      const answer = answers[n++];
+      if (answer) sendJson(res, 200, answer());
+      else sendJson(res, 503, { code: 'unavailable', detail: 'away' });
+    };
+    const progress: Batch['request_counts'][] = [];
+    const done = await client().waitForBatch('b', { intervalMs: 100, onProgress: (b) => progress.push(b.request_counts) });
+    expect(done.status).toBe('ended');
+    expect(progress.map((c) => c.succeeded)).toEqual([0, 2, 3]);
+    expect(requests).toHaveLength(6);
+  });
+
+  it('waitForBatch returns the batch as it stands at the deadline, and throws a 404 at once', async () => {
+    handler = (_req, res) => sendJson(res, 200, batch('in_progress', { running: 1 }));
+    const started = Date.now();
+    expect((await client().waitForBatch('b', { timeoutMs: 400, intervalMs: 100 })).status).toBe('in_progress');
+    expect(Date.now() - started).toBeLessThan(2000);
+    requests = [];
+    handler = (_req, res) => sendJson(res, 404, { code: 'not_found', detail: 'no batch' });
+    expect(await caught(client().waitForBatch('b'))).toMatchObject({ status: 404, code: 'not_found' });
+    expect(requests).toHaveLength(1);
+  });
+
+  it('lists, cancels and retries with the right requests; listAllBatches follows the cursor', async () => {
+    handler = (req, res) => {
+      const cursor = new URL(req.url!, baseUrl).searchParams.get('cursor');
+      if (req.method === 'GET') sendJson(res, 200, cursor ? { data: [batch('ended', {}, 'y')], next_cursor: null } : { data: [batch('ended', {}, 'x')], next_cursor: '1' });
+      else sendJson(res, 200, { ...batch('in_progress'), retried: 1 });
+    };
+    const ids: string[] = [];
+    for await (const b of client().listAllBatches({ limit: 1 })) ids.push(b.id);
+    expect(ids).toEqual(['x', 'y']);
+    await client().cancelBatch('x');
+    expect((await client().retryBatch('x')).retried).toBe(1);
+    expect(requests.map((r) => `${r.method} ${r.url}`)).toEqual([
+      'GET /v1/batches?limit=1',
+      'GET /v1/batches?limit=1&cursor=1',
+      'POST /v1/batches/x/cancel',
+      'POST /v1/batches/x/retry',
+    ]);
+  });
+});
+
+describe('sessions', () => {
+  it('lists, reads and deletes', async () => {
+    handler = (req, res) => {
+      if (req.method === 'DELETE') res.writeHead(204).end();
+      else if (req.url!.startsWith('/v1/sessions?')) sendJson(res, 200, { data: [], next_cursor: null });
+      else sendJson(res, 200, { id: 's', turns: ['j'] });
+    };
+    expect(await client().listSessions({ limit: 5, cursor: '10' })).toEqual({ data: [], next_cursor: null });
+    expect((await client().getSession('s')).turns).toEqual(['j']);
+    expect(await client().deleteSession('s')).toBeUndefined();
+    expect(requests.map((r) => `${r.method} ${r.url}`)).toEqual(['GET /v1/sessions?limit=5&cursor=10', 'GET /v1/sessions/s', 'DELETE /v1/sessions/s']);
   });
 });
