@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // `npm start`: the quick start. Runs Redis (an existing one, or a private one),
 // the API and one worker, prints how to use them, and stops it all on Ctrl-C.
-// Plain Node ESM with builtins only, so it runs straight after `npm ci`.
+// Plain Node ESM: builtins, and the service's own config module once it is built.
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
@@ -167,6 +167,22 @@ function resolveAdminToken() {
   return token;
 }
 
+/** A value as one shell word: as is when it is plainly safe, else single-quoted. */
+const shellWord = (value) => (/^[\w@%+=:,./-]+$/.test(value) ? value : `'${value.replace(/'/g, `'\\''`)}'`);
+
+/**
+ * The variables a `npm run tenants` command needs to reach the Redis and key prefix the
+ * service runs with, as `NAME=value` words; defaults are left out. Without them a tenant
+ * lands under another prefix, and its key gets 401 from this API.
+ */
+function tenantsCommand(serviceEnv, args) {
+  const defaults = shared.loadSharedConfig({});
+  const words = ['REDIS_URL', 'QUEUE_PREFIX']
+    .filter((name) => serviceEnv[name] && serviceEnv[name] !== defaults[name])
+    .map((name) => `${name}=${shellWord(serviceEnv[name])}`);
+  return [...words, 'npm run tenants --', ...args].join(' ');
+}
+
 async function waitHealthy(url, deadlineMs) {
   for (const deadline = Date.now() + deadlineMs; Date.now() < deadline; await sleep(250)) {
     try { if ((await fetch(url, { signal: AbortSignal.timeout(1000) })).status === 200) return true; } catch { /* not yet */ }
@@ -175,19 +191,29 @@ async function waitHealthy(url, deadlineMs) {
   return false;
 }
 
+/**
+ * The API and the worker run the way this launcher runs: from the build (`npm start`), or,
+ * when it was started with `--conditions=source --import tsx` (the tests, development
+ * without a build), from the TypeScript sources with the same flags.
+ */
+const FROM_SOURCE = process.execArgv.includes('--conditions=source');
+const entryOf = (app) => (FROM_SOURCE ? `apps/${app}/src/main.ts` : `apps/${app}/dist/main.js`);
 for (const app of ['api', 'worker']) {
-  if (!fs.existsSync(path.join(ROOT, 'apps', app, 'dist', 'main.js'))) {
-    console.error(`apps/${app}/dist/main.js is missing: run \`npm run build\` first (\`npm start\` does).`);
+  if (!fs.existsSync(path.join(ROOT, entryOf(app)))) {
+    console.error(`${entryOf(app)} is missing: run \`npm run build\` first (\`npm start\` does).`);
     process.exit(1);
   }
 }
+// The service's own config module (built, or the sources as above): its defaults and
+// rules, not copies of them.
+const shared = await import('@claude-queue/shared');
 
 ensureSandboxTools();
 const REDIS_URL = await resolveRedis();
 const ADMIN_TOKEN = resolveAdminToken();
 const env = { ...process.env, REDIS_URL, DATA_DIR, ADMIN_TOKEN };
-spawnChild('api', process.execPath, ['apps/api/dist/main.js'], { env, stdio: ['ignore', 'inherit', 'inherit'] });
-spawnChild('worker', process.execPath, ['apps/worker/dist/main.js'], { env, stdio: ['ignore', 'inherit', 'inherit'] });
+spawnChild('api', process.execPath, [...process.execArgv, entryOf('api')], { env, stdio: ['ignore', 'inherit', 'inherit'] });
+spawnChild('worker', process.execPath, [...process.execArgv, entryOf('worker')], { env, stdio: ['ignore', 'inherit', 'inherit'] });
 
 // A wildcard bind address is not something to connect to; loopback reaches it.
 const host = ['0.0.0.0', '::', '[::]'].includes(HOST) ? '127.0.0.1' : HOST.includes(':') ? `[${HOST}]` : HOST;
@@ -206,7 +232,7 @@ if (!(await waitHealthy(`${BASE}/healthz`, 20_000))) {
   API_KEY=$(curl -sf -X POST ${BASE}/v1/admin/tenants -H 'Authorization: Bearer ${ADMIN_TOKEN}' \\
     -H 'Content-Type: application/json' -d '{"name":"demo"}' | ${json('api_key')})
   # (or, from this repo, which prints the key:)
-  REDIS_URL=${REDIS_URL} npm run tenants -- create demo
+  ${tenantsCommand(env, ['create', 'demo'])}
 
   # submit a job
   JOB_ID=$(curl -sf -X POST ${BASE}/v1/jobs -H "Authorization: Bearer $API_KEY" \\

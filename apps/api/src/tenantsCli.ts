@@ -8,6 +8,7 @@ import {
   createKeys,
   createRedis,
   defaultTenantLimits,
+  describeRedisUrl,
   loadSharedConfig,
   secretsKeyFromConfig,
   startOrExitOnConfigError,
@@ -42,6 +43,12 @@ const config = await startOrExitOnConfigError('tenants', () => loadSharedConfig(
 const [command, ...args] = process.argv.slice(2);
 const redis = createRedis(config.REDIS_URL, 'worker', { maxRetriesPerRequest: 2 });
 const tenants = new TenantStore(redis, createKeys(config.QUEUE_PREFIX));
+/**
+ * Which deployment a command read or wrote: a tenant made under another QUEUE_PREFIX or
+ * in another Redis than the API's has a key the API refuses (401), and a `list` there is
+ * empty. On stderr, so stdout stays the command's own output; never the password.
+ */
+const where = `Redis ${describeRedisUrl(config.REDIS_URL)}, QUEUE_PREFIX=${config.QUEUE_PREFIX}`;
 
 function arg(i: number, what: string): string {
   const value = args[i]?.trim();
@@ -68,7 +75,7 @@ async function run(): Promise<void> {
       // Sealed under SECRETS_KEY when the deployment has one, as the admin API does.
       const t = await tenants.create(name, {}, new Date(), { secretsKey: secretsKeyFromConfig(config) });
       console.log(
-        `tenant ${t.name} created\n  id:             ${t.id}\n  api key:        ${t.api_key}  (shown once; store it now)\n  webhook secret: ${t.webhook_secret}  (verifies webhook signatures)`,
+        `tenant ${t.name} created in ${where}\n  id:             ${t.id}\n  api key:        ${t.api_key}  (shown once; store it now)\n  webhook secret: ${t.webhook_secret}  (verifies webhook signatures)`,
       );
       return;
     }
@@ -124,6 +131,7 @@ async function run(): Promise<void> {
 }
 
 try {
+  if (command) console.error(`tenants: ${where}`);
   await run();
 } catch (err) {
   if (err instanceof UsageError) {

@@ -19,6 +19,20 @@ export function createRedis(url: string, role: RedisRole, extra: RedisOptions = 
   return new Redis(url, { ...base, retryStrategy, lazyConnect: false, ...extra });
 }
 
+/**
+ * A Redis URL fit to print or log: the password replaced by `***` (the user name, host,
+ * port and database kept), so an operator sees which Redis without leaking its secret.
+ */
+export function describeRedisUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return '(not a URL)';
+  }
+}
+
 /** Resolves when the connection is ready, or rejects after `timeoutMs`. */
 export async function waitForRedis(redis: Redis, timeoutMs = 5000): Promise<void> {
   if (redis.status === 'ready') return;
