@@ -33,6 +33,11 @@ export interface JobPage {
 
 const JSON_FIELDS = ['request', 'result', 'error', 'metadata', 'attempt_history'] as const;
 
+/** A filtered list judges at most this many ids per request, then answers with a cursor. */
+const LIST_SCAN_MAX = 2000;
+/** Ids a filtered list reads from the index, and judges, per round trip: a status is a few bytes. */
+const LIST_SCAN_BATCH = 200;
+
 export class JobStore {
   constructor(
     private readonly redis: Redis,
@@ -67,35 +72,64 @@ export class JobStore {
   /**
    * A tenant's jobs, newest first. Ids are UUIDv7, so the index is a sorted set with
    * every score 0 read in reverse lexicographic order, and the cursor is the last id.
+   *
+   * A list costs what it returns: candidates are judged by their `status` field alone
+   * (one pipelined HGET each, a few bytes), and only the page's records are read whole.
+   * Reading every candidate whole made a filtered list over many non-matching jobs read
+   * up to LIST_SCAN_MAX records, prompts and results included, per request.
    */
   async list(tenantId: string, options: ListJobsOptions): Promise<JobPage> {
     const indexKey = this.keys.tenantJobs(tenantId);
-    const data: JobView[] = [];
+    const page: string[] = [];
     let max = options.cursor ? `(${options.cursor}` : '+';
-    // With a status filter, scan at most this many ids per request, then hand back a cursor.
-    let budget = options.status ? 2000 : options.limit;
+    // With a status filter, judge at most this many ids per request, then hand back a cursor.
+    let budget = options.status ? LIST_SCAN_MAX : options.limit;
     let last: string | null = null;
-    while (data.length < options.limit && budget > 0) {
-      const batch = Math.min(Math.max(options.limit - data.length, 50), budget);
+    while (page.length < options.limit && budget > 0) {
+      const batch = Math.min(options.status ? LIST_SCAN_BATCH : options.limit - page.length, budget);
       const ids = await this.redis.zrevrangebylex(indexKey, max, '-', 'LIMIT', 0, batch);
-      if (ids.length === 0) return { data, next_cursor: null };
+      if (ids.length === 0) break;
       budget -= ids.length;
-      const records = await Promise.all(ids.map((id) => this.get(id)));
+      const statuses = await this.fieldOf(ids, 'status');
       for (let i = 0; i < ids.length; i++) {
-        const id = ids[i]!;
-        const record = records[i];
-        last = id;
-        // Expired under its retention: its id stays in the index a while (see trimIndex)
-        // so that a GET can say "expired" rather than "not found".
-        if (!record) continue;
-        if (options.status && record.status !== options.status) continue;
-        data.push(toView(record));
-        if (data.length === options.limit) break;
+        last = ids[i]!;
+        // Null: expired under its retention; its id stays in the index a while (see
+        // trimIndex) so that a GET can say "expired" rather than "not found".
+        const status = statuses[i];
+        if (status === null || (options.status && status !== options.status)) continue;
+        page.push(last);
+        if (page.length === options.limit) break;
       }
       max = `(${last}`;
     }
     const more = last !== null && (await this.redis.zrevrangebylex(indexKey, `(${last}`, '-', 'LIMIT', 0, 1)).length > 0;
+    // A job may have moved on or expired between the two reads: it is left out, as it
+    // would have been had the list come a moment later.
+    const records = await this.getMany(page);
+    const data = records.filter((r): r is JobRecord => r !== null && (!options.status || r.status === options.status)).map(toView);
     return { data, next_cursor: more ? last : null };
+  }
+
+  /** One field of each job's record, in one round trip; null where the record is gone. */
+  private async fieldOf(ids: string[], field: keyof JobRecord): Promise<Array<string | null>> {
+    const pipeline = this.redis.pipeline();
+    for (const id of ids) pipeline.hget(this.keys.job(id), field);
+    return ((await pipeline.exec()) ?? []).map(([err, value]) => {
+      if (err) throw err;
+      return value as string | null;
+    });
+  }
+
+  /** Whole records, in one round trip; null where one is gone. */
+  private async getMany(ids: string[]): Promise<Array<JobRecord | null>> {
+    if (ids.length === 0) return [];
+    const pipeline = this.redis.pipeline();
+    for (const id of ids) pipeline.hgetall(this.keys.job(id));
+    return ((await pipeline.exec()) ?? []).map(([err, h]) => {
+      if (err) throw err;
+      const hash = h as Record<string, string>;
+      return hash.id ? deserialize(hash) : null;
+    });
   }
 }
 
