@@ -41,6 +41,9 @@ export async function createTestEnv(options: { redisUrl?: string } = {}): Promis
     ADMIN_TOKEN,
     // Tests poll jobs fast; the per-key request limit has tests of its own.
     TENANT_REQUESTS_PER_MINUTE: '1000000',
+    // Every test comes from 127.0.0.1, and many send wrong credentials on purpose; the
+    // failed-login limit has tests of its own.
+    LOGIN_FAILURES_MAX: '1000000',
   };
   return {
     redisUrl,

@@ -6,8 +6,9 @@ import { BOARD_PATH, createBoardApp } from './board/boardApp.js';
 import type { ApiContext } from './context.js';
 import { requireAdmin, requireTenant } from './middleware/auth.js';
 import { errorHandler, notFoundHandler } from './middleware/errorHandler.js';
+import { limitFailedLogins } from './middleware/failedLogins.js';
 import { jsonBody } from './middleware/jsonBody.js';
-import { metricsRouter } from './metrics.js';
+import { metricsRouter, requireMetricsToken } from './metrics.js';
 import { requestRate } from './middleware/requestRate.js';
 import { adminTenantsRouter } from './routes/adminTenants.js';
 import { deliveriesRouter } from './routes/deliveries.js';
@@ -47,10 +48,11 @@ export function createApp(ctx: ApiContext): Express {
   );
 
   app.use(healthRouter(ctx));
-  app.use(metricsRouter(ctx.metrics, ctx.config.METRICS_TOKEN));
+  app.use(metricsRouter(ctx.metrics, limitFailedLogins(ctx.failedLogins, requireMetricsToken(ctx.config.METRICS_TOKEN))));
   const body = jsonBody(ctx.config.MAX_BODY_BYTES);
-  app.use('/v1/admin/tenants', requireAdmin(ctx.config.ADMIN_TOKEN), body, adminTenantsRouter(ctx));
-  const tenantAuth = [requireTenant(ctx.tenants), requestRate(ctx)];
+  // Every credential check goes through the one failed-login rule (middleware/failedLogins.ts).
+  app.use('/v1/admin/tenants', limitFailedLogins(ctx.failedLogins, requireAdmin(ctx.config.ADMIN_TOKEN)), body, adminTenantsRouter(ctx));
+  const tenantAuth = [limitFailedLogins(ctx.failedLogins, requireTenant(ctx.tenants)), requestRate(ctx)];
   // Its own mount on the deliveries path, ahead of the jobs router: a request passes
   // auth and the request rate once.
   app.use('/v1/jobs/:id/deliveries', tenantAuth, body, deliveriesRouter(ctx));

@@ -9,6 +9,7 @@ import {
   WebhookSecrets,
   type WebhookQueue,
   createJobRequestSchema,
+  createFailedLogins,
   createKeys,
   createRedis,
   defaultTenantLimits,
@@ -26,6 +27,7 @@ import {
   TenantStore,
   type ApiConfig,
   type ClaudeQueue,
+  type FailedLogins,
   type Keys,
   type Logger,
   type SecretsKey,
@@ -69,6 +71,8 @@ export interface ApiContext {
   webhookQueue: WebhookQueue;
   /** A handle on every queue of the catalog, for the board at /admin/queues. */
   boardQueues: Queue[];
+  /** Wrong credentials per client address, shared by every check of one (middleware/failedLogins.ts). */
+  failedLogins: FailedLogins;
   close(): Promise<void>;
 }
 
@@ -117,6 +121,7 @@ export function createApiContext(config: ApiConfig, logger: Logger): ApiContext 
     deliveries: new DeliveryLog(redis, keys, retentionSeconds(config)),
     webhookQueue,
     boardQueues,
+    failedLogins: createFailedLogins({ redis, keys, maxFailures: config.LOGIN_FAILURES_MAX, windowSeconds: config.LOGIN_FAILURES_WINDOW_SECONDS }),
     async close() {
       await Promise.all(boardQueues.map((q) => q.close()));
       await metrics.close();

@@ -4,7 +4,7 @@
  * Job runs, retries, spawns and webhook deliveries are counted where they happen, on
  * the workers (apps/worker/src/metrics.ts).
  */
-import { Router } from 'express';
+import { Router, type RequestHandler } from 'express';
 import {
   createMetricsAuth,
   createMetricsRegistry,
@@ -39,14 +39,24 @@ export function createApiMetrics(options: ApiMetricsOptions): ApiMetrics {
   return { registry, close: () => cluster.close() };
 }
 
-/** GET /metrics in the Prometheus text format; with METRICS_TOKEN set, only for its Bearer. */
-export function metricsRouter(metrics: ApiMetrics, token: string | undefined): Router {
+/**
+ * METRICS_TOKEN as a Bearer; without one configured (the API on loopback: config.ts
+ * refuses a listener elsewhere without it) every request passes.
+ */
+export function requireMetricsToken(token: string | undefined): RequestHandler {
   const authorized = createMetricsAuth(token);
-  const router = Router();
-  router.get('/metrics', async (req, res) => {
+  return (req, _res, next) => {
     if (!authorized(req.headers.authorization)) {
       throw new HttpProblem(401, 'unauthorized', 'missing or invalid metrics token', { headers: { 'WWW-Authenticate': 'Bearer' } });
     }
+    next();
+  };
+}
+
+/** GET /metrics in the Prometheus text format, behind `auth` (requireMetricsToken under the failed-login rule). */
+export function metricsRouter(metrics: ApiMetrics, auth: RequestHandler): Router {
+  const router = Router();
+  router.get('/metrics', auth, async (_req, res) => {
     const { contentType, body } = await renderMetrics(metrics.registry);
     res.type(contentType).send(body);
   });

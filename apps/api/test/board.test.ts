@@ -127,14 +127,15 @@ describe('login', () => {
     }
   });
 
-  it('lets admin in with ADMIN_TOKEN when BOARD_USERS is unset', async () => {
+  it('is off when BOARD_USERS is unset: admin with ADMIN_TOKEN (the old login) gets 404, the token is no board password', async () => {
     const other = await startTestApi(env.apiConfig());
     try {
-      const admin = { user: 'admin', password: ADMIN_TOKEN };
-      const res = await board('GET', '/api/queues', { login: admin, on: other });
-      expect(res.status).toBe(200);
-      expect(res.body.queues.find((q: { name: string }) => q.name === 'claude').readOnlyMode).toBe(false);
-      expect((await board('GET', '/api/queues', { login: ALICE, on: other })).status).toBe(401);
+      for (const path of ['/', '/api/queues']) {
+        const res = await board('GET', path, { login: { user: 'admin', password: ADMIN_TOKEN }, on: other });
+        expect(res.status, path).toBe(404);
+        expect(res.headers.get('www-authenticate')).toBeNull();
+        expect(res.body).toMatchObject({ code: 'not_found', detail: 'the queue board is off: BOARD_USERS turns it on' });
+      }
     } finally {
       await other.close();
     }
@@ -142,12 +143,15 @@ describe('login', () => {
 
   it('reads BOARD_USERS as user:password:rw|ro, passwords with colons, and refuses bad lists', () => {
     const parse = (BOARD_USERS: string) => loadApiConfig({ ADMIN_TOKEN, BOARD_USERS }).BOARD_USERS;
-    expect(parse('alice:secret:rw,bob:pw2:ro')).toEqual([
-      { user: 'alice', password: 'secret', access: 'rw' },
-      { user: 'bob', password: 'pw2', access: 'ro' },
+    expect(parse('alice:a-long-secret:rw,bob:bob-password-2:ro')).toEqual([
+      { user: 'alice', password: 'a-long-secret', access: 'rw' },
+      { user: 'bob', password: 'bob-password-2', access: 'ro' },
     ]);
-    expect(parse('carol:a:b:c:ro')).toEqual([{ user: 'carol', password: 'a:b:c', access: 'ro' }]);
-    for (const bad of ['alice:rw', 'alice:pw:admin', ':pw:rw', 'alice:x:rw,alice:y:ro', ',']) {
+    expect(parse('carol:a:b:c:twelve-chars:ro')).toEqual([{ user: 'carol', password: 'a:b:c:twelve-chars', access: 'ro' }]);
+    // A short password is refused naming its login, never the password.
+    expect(() => parse('alice:short-pw:rw')).toThrow('BOARD_USERS: the password of alice must be at least 12 characters');
+    expect(() => parse('alice:short-pw:rw')).toThrow(expect.objectContaining({ message: expect.not.stringContaining('short-pw') }));
+    for (const bad of ['alice:rw', 'alice:pw:admin', ':pw:rw', 'alice:x:rw,alice:y:ro', ',', 'alice:eleven-char:rw', `alice:${'x'.repeat(40)}:rw,bob:p:ro`]) {
       expect(() => parse(bad), bad).toThrow(/BOARD_USERS/);
     }
     // The error names the variable, never the password.

@@ -8,6 +8,7 @@ import { Worker } from 'bullmq';
 import {
   catalog,
   createClaudeQueue,
+  createFailedLogins,
   createKeys,
   createRedis,
   defaultTenantLimits,
@@ -220,7 +221,15 @@ export function createClaudeWorker(options: ClaudeWorkerOptions): ClaudeWorker {
   const healthStarted =
     config.METRICS_PORT > 0
       ? (
-        startHealthServer({ port: config.METRICS_PORT, registry: metrics.registry, token: config.METRICS_TOKEN, readiness: readiness.check, logger }).then((s) => {
+        startHealthServer({
+          port: config.METRICS_PORT,
+          host: config.METRICS_HOST,
+          registry: metrics.registry,
+          token: config.METRICS_TOKEN,
+          failedLogins: createFailedLogins({ redis: store, keys, maxFailures: config.LOGIN_FAILURES_MAX, windowSeconds: config.LOGIN_FAILURES_WINDOW_SECONDS }),
+          readiness: readiness.check,
+          logger,
+        }).then((s) => {
           health = s;
         }))
       : undefined;

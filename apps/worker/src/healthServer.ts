@@ -1,8 +1,9 @@
 /**
  * A worker's small HTTP server on METRICS_PORT (off by default): GET /metrics (the
- * worker's registry; METRICS_TOKEN as a Bearer when set), /healthz (the process is
- * up) and /readyz (it can run jobs: Redis answers a PING within a second, and the CLI
- * binary is there and runs). Probes need no token; metrics may.
+ * worker's registry; METRICS_TOKEN as a Bearer, required by config.ts off loopback, under
+ * the failed-login rule of http/failedLogins.ts), /healthz (the process is up) and
+ * /readyz (it can run jobs: Redis answers a PING within a second, and the CLI binary is
+ * there and runs). Probes need no token; metrics may.
  */
 import { access, constants, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { createServer, STATUS_CODES, type ServerResponse } from 'node:http';
@@ -11,7 +12,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
 import type { Redis } from 'ioredis';
-import { createMetricsAuth, renderMetrics, type Logger, type MetricsRegistry } from '@claude-queue/shared';
+import { createMetricsAuth, renderMetrics, type FailedLogins, type Logger, type MetricsRegistry } from '@claude-queue/shared';
 import type { Sandbox } from './sandbox/sandbox.js';
 
 export interface Readiness {
@@ -29,6 +30,10 @@ export const UNSANDBOXED_WARNING = 'SANDBOX=off: CLI runs are not isolated from 
 export interface HealthServerOptions {
   /** METRICS_PORT; 0 picks a free port (tests). */
   port: number;
+  /** METRICS_HOST (default: 127.0.0.1). */
+  host?: string;
+  /** Wrong tokens per client address, counted with the API's. */
+  failedLogins: FailedLogins;
   registry: MetricsRegistry;
   /** METRICS_TOKEN: required as a Bearer on /metrics when set. */
   token?: string;
@@ -42,9 +47,17 @@ export interface HealthServer {
   close(): Promise<void>;
 }
 
-/** Listens on every interface: Prometheus and orchestrator probes reach it from outside. */
+/** How long /metrics waits for the failed-login count: the worker's connection queues commands while Redis is away. */
+const FAILED_LOGINS_WAIT_MS = 1000;
+
+/** Listens on METRICS_HOST: off loopback (Prometheus and probes from elsewhere), METRICS_TOKEN guards /metrics. */
 export async function startHealthServer(options: HealthServerOptions): Promise<HealthServer> {
   const authorized = createMetricsAuth(options.token);
+  const { failedLogins } = options;
+  // Without Redis the count can't be read: the token alone guards /metrics meanwhile,
+  // rather than scrapes hang on a worker that is still up.
+  const blockedForSeconds = (address: string | undefined) =>
+    Promise.race([failedLogins.blockedForSeconds(address), new Promise<number>((r) => setTimeout(() => r(0), FAILED_LOGINS_WAIT_MS).unref())]);
   const server = createServer((req, res) => {
     const route = new URL(req.url ?? '/', 'http://worker').pathname;
     if (req.method !== 'GET' && req.method !== 'HEAD') {
@@ -58,7 +71,14 @@ export async function startHealthServer(options: HealthServerOptions): Promise<H
         return sendJson(res, ready ? 200 : 503, { status: ready ? 'ready' : 'unavailable', ...rest });
       }
       if (route === '/metrics') {
+        const address = req.socket.remoteAddress;
+        const waitSeconds = await blockedForSeconds(address);
+        if (waitSeconds > 0) {
+          res.setHeader('Retry-After', String(waitSeconds));
+          return sendProblem(res, 429, 'too_many_failed_logins', `too many wrong credentials from this address; retry in ${waitSeconds} s`);
+        }
         if (!authorized(req.headers.authorization)) {
+          failedLogins.recordFailure(address).catch(() => undefined);
           res.setHeader('WWW-Authenticate', 'Bearer');
           return sendProblem(res, 401, 'unauthorized', 'missing or invalid metrics token');
         }
@@ -76,7 +96,7 @@ export async function startHealthServer(options: HealthServerOptions): Promise<H
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(options.port, () => {
+    server.listen(options.port, options.host ?? '127.0.0.1', () => {
       server.off('error', reject);
       resolve();
     });

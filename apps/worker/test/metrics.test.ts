@@ -6,7 +6,10 @@
  */
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLogger } from '@claude-queue/shared';
+import { request as httpRequest } from 'node:http';
+import { Redis } from 'ioredis';
+import { createFailedLogins, createKeys, createLogger, createMetricsRegistry } from '@claude-queue/shared';
+import { startHealthServer } from '../src/healthServer.js';
 import { createClaudeWorker, type ClaudeWorker } from '../src/createWorker.js';
 import { startTestApi, type TestApi } from '../../../test/support/apiServer.js';
 import { ADMIN_TOKEN, createTestEnv, waitFor, type TestEnv } from '../../../test/support/env.js';
@@ -147,6 +150,39 @@ describe('worker metrics', () => {
     expect((await fetch(`${metricsUrl}/healthz`)).status).toBe(200);
     expect((await fetch(`${metricsUrl}/nope`)).status).toBe(404);
     expect((await fetch(`${metricsUrl}/metrics`, { method: 'POST' })).status).toBe(405);
+  });
+
+  it('holds back an address that guessed METRICS_TOKEN too often: 429 with Retry-After, the right token too', async () => {
+    const redis = new Redis(env.redisUrl);
+    const server = await startHealthServer({
+      port: 0,
+      registry: createMetricsRegistry(),
+      token: METRICS_TOKEN,
+      failedLogins: createFailedLogins({ redis, keys: createKeys(env.prefix), maxFailures: 2, windowSeconds: 60 }),
+      readiness: async () => ({ ready: true, checks: {}, sandbox: 'bubblewrap' }),
+      logger: createLogger('worker', 'silent'),
+    });
+    // From an address of its own, so the other scrapes of this file are not held back.
+    const scrapeFrom = (from: string, token: string) =>
+      new Promise<{ status: number; retryAfter?: string }>((resolve, reject) => {
+        const req = httpRequest(`http://127.0.0.1:${server.port}/metrics`, { localAddress: from, headers: { authorization: `Bearer ${token}` } }, (res) => {
+          res.resume();
+          res.on('end', () => resolve({ status: res.statusCode!, retryAfter: res.headers['retry-after'] }));
+        });
+        req.on('error', reject);
+        req.end();
+      });
+    try {
+      expect((await scrapeFrom('127.0.0.7', 'guess-one-0123456789')).status).toBe(401);
+      expect((await scrapeFrom('127.0.0.7', 'guess-two-0123456789')).status).toBe(401);
+      const held = await scrapeFrom('127.0.0.7', METRICS_TOKEN);
+      expect(held.status).toBe(429);
+      expect(Number(held.retryAfter)).toBeGreaterThan(0);
+      expect((await scrapeFrom('127.0.0.8', METRICS_TOKEN)).status).toBe(200);
+    } finally {
+      await server.close();
+      redis.disconnect();
+    }
   });
 
   it('is ready with Redis and a runnable CLI', async () => {

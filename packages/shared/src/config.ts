@@ -5,6 +5,7 @@
 import path from 'node:path';
 import { z } from 'zod';
 import { parseHostRule, type HostRule } from './net/hostRules.js';
+import { isLoopbackHost } from './net/loopback.js';
 
 /** A strict boolean: "true"/"1" or "false"/"0", anything else is an error. */
 const envBoolean = z
@@ -89,9 +90,17 @@ const sharedSchema = z.object({
   SECRETS_KEY: z.string().optional(),
   /**
    * Bearer token for GET /metrics on the API and on workers' METRICS_PORT; no default,
-   * it is a secret. Unset: /metrics answers anyone who reaches the port.
+   * it is a secret. Required whenever that listener is not on loopback (the metrics name
+   * tenants); unset on loopback, /metrics answers whoever is on the machine.
    */
   METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  /**
+   * Wrong or missing credentials (ADMIN_TOKEN, API keys, board logins, METRICS_TOKEN) one
+   * client address may send per window before all of its credentials are refused with 429
+   * until the window ends (http/failedLogins.ts; default: 20 per 600 s).
+   */
+  LOGIN_FAILURES_MAX: positiveInt.default(20),
+  LOGIN_FAILURES_WINDOW_SECONDS: positiveInt.default(600),
   /** Allow webhook URLs on private, loopback and other non-public addresses (default: false; for tests and local development). */
   WEBHOOK_ALLOW_PRIVATE: envBoolean.default(false),
   /**
@@ -104,6 +113,9 @@ const sharedSchema = z.object({
   /** How long a replaced webhook secret keeps signing beside the new one (default: 24 hours). */
   WEBHOOK_SECRET_OVERLAP_HOURS: z.coerce.number().int().min(0).max(30 * 24).default(24),
 });
+
+/** Board passwords are guessed over HTTP and cached by browsers: no short ones. */
+export const BOARD_PASSWORD_MIN_CHARS = 12;
 
 /** One login of the queue board (BOARD_USERS): read-write, or read-only. */
 export interface BoardUser {
@@ -129,8 +141,24 @@ const boardUsers = commaList.pipe(
         }),
     )
     .min(1, 'must name at least one login')
-    .refine((users) => new Set(users.map((u) => u.user)).size === users.length, 'each user may appear once'),
+    .refine((users) => new Set(users.map((u) => u.user)).size === users.length, 'each user may appear once')
+    .superRefine((users, ctx) => {
+      // Names the login, never the password. (Entries that failed their own check arrive too.)
+      for (const u of users.filter((u) => typeof u?.password === 'string' && u.password.length < BOARD_PASSWORD_MIN_CHARS)) {
+        ctx.addIssue({ code: 'custom', message: `the password of ${u.user} must be at least ${BOARD_PASSWORD_MIN_CHARS} characters` });
+      }
+    }),
 );
+
+/** A listener off loopback serves /metrics to the network: METRICS_TOKEN must guard it. */
+function requireMetricsTokenOffLoopback(host: string, hostVariable: string, config: { METRICS_TOKEN?: string | undefined }, ctx: z.core.$RefinementCtx): void {
+  if (config.METRICS_TOKEN || isLoopbackHost(host)) return;
+  ctx.addIssue({
+    code: 'custom',
+    path: ['METRICS_TOKEN'],
+    message: `is required when ${hostVariable} (${host}) is not loopback: /metrics names tenants (16+ characters)`,
+  });
+}
 
 const apiSchema = sharedSchema.extend({
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
@@ -147,11 +175,11 @@ const apiSchema = sharedSchema.extend({
   /** How long the API waits for requests in flight on SIGTERM (default: 10 s). */
   SHUTDOWN_GRACE_MS: positiveInt.default(10_000),
   /**
-   * Logins of the queue board at /admin/queues, `user:password:rw|ro,…`; secrets, so no
-   * default (unset: `admin` with ADMIN_TOKEN, read-write).
+   * Logins of the queue board at /admin/queues, `user:password:rw|ro,…`, each password
+   * at least BOARD_PASSWORD_MIN_CHARS; secrets, so no default (unset: the board is off).
    */
   BOARD_USERS: boardUsers.optional(),
-});
+}).superRefine((config, ctx) => requireMetricsTokenOffLoopback(config.HOST, 'HOST', config, ctx));
 
 /** SANDBOX_ALLOWED_HOSTS: comma-separated host rules (net/hostRules.ts). */
 const hostRules = commaList.transform((items, ctx): HostRule[] => {
@@ -215,8 +243,10 @@ const workerSchema = sharedSchema.extend({
   JANITOR_INTERVAL_MS: positiveInt.default(10 * 60_000),
   /** Times a job may be recovered from a dead worker before it fails as worker_lost (default: 2). */
   WORKER_MAX_STALLED_COUNT: z.coerce.number().int().min(0).default(2),
-  /** Port of the worker's /metrics, /healthz and /readyz server, on every interface (default: 0, off). */
+  /** Port of the worker's /metrics, /healthz and /readyz server (default: 0, off). */
   METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(0),
+  /** Where that server listens: `0.0.0.0` for Prometheus and probes from elsewhere, which needs METRICS_TOKEN (default: 127.0.0.1). */
+  METRICS_HOST: z.string().min(1).default('127.0.0.1'),
   /** Webhook deliveries one worker process makes at once (default: 10). */
   WEBHOOK_CONCURRENCY: positiveInt.default(10),
   /** A delivery succeeds on a 2xx answer within this time (default: 15 s). */
@@ -225,6 +255,8 @@ const workerSchema = sharedSchema.extend({
   WEBHOOK_MAX_BODY_BYTES: positiveInt.default(256 * 1024),
   /** Job events a worker read but did not hand on (it died) are taken over after this long (default: 60 s). */
   WEBHOOK_CLAIM_IDLE_MS: positiveInt.default(60_000),
+}).superRefine((config, ctx) => {
+  if (config.METRICS_PORT > 0) requireMetricsTokenOffLoopback(config.METRICS_HOST, 'METRICS_HOST', config, ctx);
 });
 
 export type SharedConfig = z.infer<typeof sharedSchema>;

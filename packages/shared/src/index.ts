@@ -24,6 +24,8 @@ export * from './scheduler/scheduler.js';
 export * from './jobEvents.js';
 export * from './metrics/index.js';
 export * from './http/bearer.js';
+export * from './http/failedLogins.js';
+export * from './net/loopback.js';
 export * from './net/ssrf.js';
 export * from './net/blockedAddressError.js';
 export * from './webhooks/signature.js';

@@ -73,6 +73,8 @@ export interface Keys {
   webhookDeliveries(subject: 'job' | 'batch', id: string): string;
   /** Webhook URLs a tenant's receivers answered 410 Gone: a set; deliveries there stop. */
   webhookDisabledUrls(tenantId: string): string;
+  /** Failed logins from one client address in the current window: a counter that expires (http/failedLogins.ts). */
+  failedLogins(address: string): string;
 }
 
 export function createKeys(prefix: string): Keys {
@@ -115,5 +117,6 @@ export function createKeys(prefix: string): Keys {
     janitorLock: () => `${prefix}:janitor:lock`,
     webhookDeliveries: (subject, id) => `${prefix}:${subject}:${id}:deliveries`,
     webhookDisabledUrls: (tenantId) => `${prefix}:tenant:${tenantId}:webhook-disabled`,
+    failedLogins: (address) => `${prefix}:failed-logins:${address}`,
   };
 }

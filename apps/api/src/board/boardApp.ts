@@ -11,7 +11,9 @@ import { ExpressAdapter } from '@bull-board/express';
 import express, { type Express, type RequestHandler } from 'express';
 import { catalog } from '@claude-queue/shared';
 import type { ApiContext } from '../context.js';
-import { boardUsersOf, refuseReadOnlyWrites, requireBoardLogin, type BoardAccess } from './boardAuth.js';
+import { limitFailedLogins } from '../middleware/failedLogins.js';
+import { HttpProblem } from '../problem.js';
+import { refuseReadOnlyWrites, requireBoardLogin, type BoardAccess } from './boardAuth.js';
 import { ClaudeQueueAdapter } from './claudeQueueAdapter.js';
 import { createJobRecordHooks, type BoardHooks } from './jobRecordHooks.js';
 import { requireSameOrigin } from './sameOrigin.js';
@@ -57,12 +59,18 @@ function createBoard(ctx: ApiContext, access: BoardAccess, hooks?: BoardHooks): 
   return board;
 }
 
+/** Without BOARD_USERS there is no board: it has logins of its own, never ADMIN_TOKEN (boardAuth.ts). */
+const boardOff: RequestHandler = () => {
+  throw new HttpProblem(404, 'not_found', 'the queue board is off: BOARD_USERS turns it on');
+};
+
 /** The board app; app.ts mounts it at BOARD_PATH, ahead of the API's 404. */
 export function createBoardApp(ctx: ApiContext): Express {
-  const hooks = createJobRecordHooks({ jobs: ctx.jobs, logger: ctx.logger });
   const app = express();
   app.disable('x-powered-by');
-  app.use(requireBoardLogin(boardUsersOf(ctx.config)), requireSameOrigin, refuseReadOnlyWrites, denyFraming);
+  if (!ctx.config.BOARD_USERS) return app.use(boardOff);
+  const hooks = createJobRecordHooks({ jobs: ctx.jobs, logger: ctx.logger });
+  app.use(limitFailedLogins(ctx.failedLogins, requireBoardLogin(ctx.config.BOARD_USERS)), requireSameOrigin, refuseReadOnlyWrites, denyFraming);
   app.use(createBoard(ctx, 'rw', hooks));
   app.use(createBoard(ctx, 'ro'));
   return app;

@@ -1,10 +1,11 @@
 /**
- * Who may open the board: HTTP Basic against BOARD_USERS, or `admin` with ADMIN_TOKEN
- * when it is unset. Read-only logins may look, not act.
+ * Who may open the board: HTTP Basic against BOARD_USERS (without it there is no board).
+ * Read-only logins may look, not act. The board has logins of its own, never ADMIN_TOKEN:
+ * browsers keep a Basic password for the session, and the admin token would sit there.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { RequestHandler } from 'express';
-import type { ApiConfig, BoardUser } from '@claude-queue/shared';
+import type { BoardUser } from '@claude-queue/shared';
 import { HttpProblem } from '../problem.js';
 
 export type BoardAccess = BoardUser['access'];
@@ -25,11 +26,6 @@ export const BOARD_REALM = 'claude-queue';
 
 /** Methods that change nothing: read-only logins may use them, and they need no CSRF check. */
 export const SAFE_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS']);
-
-/** BOARD_USERS, or else the deployment's admin: `admin` with ADMIN_TOKEN, read-write. */
-export function boardUsersOf(config: Pick<ApiConfig, 'ADMIN_TOKEN' | 'BOARD_USERS'>): BoardUser[] {
-  return config.BOARD_USERS ?? [{ user: 'admin', password: config.ADMIN_TOKEN, access: 'rw' }];
-}
 
 const digest = (s: string) => createHash('sha256').update(s, 'utf8').digest();
 

@@ -43,25 +43,25 @@ function headerRefs(names: string[]): Record<string, OpenAPIV3_1.ReferenceObject
 
 /** Refusals every route of a kind can give, besides its own. */
 const ERRORS_OF: Record<Auth, ApiErrorCode[]> = {
-  // requireTenant, then requestRate (a 429 per key), then Redis.
-  tenant: ['unauthorized', 'rate_limited', 'unavailable', 'internal_error'],
-  admin: ['unauthorized', 'unavailable', 'internal_error'],
+  // The failed-login rule (a 429 per address), requireTenant, then requestRate (a 429 per key), then Redis.
+  tenant: ['unauthorized', 'too_many_failed_logins', 'rate_limited', 'unavailable', 'internal_error'],
+  admin: ['unauthorized', 'too_many_failed_logins', 'unavailable', 'internal_error'],
   public: ['internal_error'],
-  metrics: ['internal_error'],
-  board: ['unauthorized', 'forbidden'],
+  metrics: ['too_many_failed_logins', 'unavailable', 'internal_error'],
+  board: ['unauthorized', 'too_many_failed_logins', 'forbidden', 'unavailable'],
 };
 
 const SECURITY_OF: Record<Auth, OpenAPIV3_1.SecurityRequirementObject[]> = {
   tenant: [{ tenantKey: [] }],
   admin: [{ adminToken: [] }],
   public: [],
-  // METRICS_TOKEN is optional: without it, /metrics answers anyone.
+  // METRICS_TOKEN is optional on a loopback-only API (required on any other HOST): without it, /metrics answers anyone.
   metrics: [{}, { metricsToken: [] }],
   board: [{ boardBasic: [] }],
 };
 
 /** Refusals that say when to come back. */
-const RETRY_AFTER_CODES: readonly ApiErrorCode[] = ['rate_limited', 'queue_full', 'unavailable', 'idempotency_key_in_progress'];
+const RETRY_AFTER_CODES: readonly ApiErrorCode[] = ['rate_limited', 'too_many_failed_logins', 'queue_full', 'unavailable', 'idempotency_key_in_progress'];
 
 export function toOperation(e: Endpoint): OpenAPIV3_1.OperationObject {
   const responses: OpenAPIV3_1.ResponsesObject = { ...e.responses };

@@ -23,6 +23,10 @@ export const API_ERRORS = {
   idempotency_key_reused: { status: 422, meaning: 'This `Idempotency-Key` was used with a different body' },
   queue_full: { status: 429, meaning: 'The tenant has `max_queued` jobs waiting; nothing was enqueued (see `Retry-After`)' },
   rate_limited: { status: 429, meaning: 'More than `requests_per_minute` requests with this key (see `Retry-After`)' },
+  too_many_failed_logins: {
+    status: 429,
+    meaning: 'This client address sent more than `LOGIN_FAILURES_MAX` wrong credentials (any kind) in `LOGIN_FAILURES_WINDOW_SECONDS`: every credential from it is refused until `Retry-After`',
+  },
   internal_error: { status: 500, meaning: 'A bug; the details are in the log under the request id' },
   unavailable: { status: 503, meaning: 'Redis does not answer (see `Retry-After`)' },
 } as const satisfies Record<string, { status: number | readonly number[]; meaning: string }>;

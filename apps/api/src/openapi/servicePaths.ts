@@ -33,7 +33,7 @@ export function serviceEndpoints(): Endpoint[] {
       summary: 'Prometheus metrics',
       description:
         'Process metrics and the deployment’s gauges (queues by state, intakes, per-tenant running and queued), read from Redis at scrape time. ' +
-        'With `METRICS_TOKEN` set, only for `Authorization: Bearer <METRICS_TOKEN>`.',
+        'With `METRICS_TOKEN` set, only for `Authorization: Bearer <METRICS_TOKEN>`; it must be set when `HOST` is not loopback (the API refuses to start without it).',
       responses: { '200': text('The Prometheus text format', 'text/plain') },
       errors: ['unauthorized'],
     },
@@ -45,9 +45,10 @@ export function serviceEndpoints(): Endpoint[] {
       tag: 'Service',
       summary: 'The queue dashboard (Bull Board)',
       description:
-        'Bull Board’s own UI over every queue, behind HTTP Basic: a login of `BOARD_USERS`, or `admin` with the `ADMIN_TOKEN` when unset. ' +
+        'Bull Board’s own UI over every queue, behind HTTP Basic: a login of `BOARD_USERS` (never the `ADMIN_TOKEN`); without `BOARD_USERS` the board is off (404). ' +
         'Its JSON API under `/admin/queues/api/` is Bull Board’s and not described here; its changes need a read-write login and the same origin (else 403 `forbidden`).',
       responses: { '200': text('The board', 'text/html') },
+      errors: ['not_found'],
     },
     {
       method: 'get',
