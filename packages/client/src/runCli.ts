@@ -1,18 +1,25 @@
 /**
- * `cq`, the command line on top of the client: submit, get, tail, cancel, list.
- * Apart from cli.ts (which only calls this with the process's streams) so tests can
- * run it in-process. Exit codes: 0 ok, 1 the job failed or the API said no, 2 usage.
+ * `cq`, the command line on top of the client: jobs (jobCommands.ts), batches
+ * (batchCommands.ts) and sessions (sessionCommands.ts). Apart from cli.ts (which only
+ * calls this with the process's streams) so tests can run it in-process. Exit codes:
+ * 0 ok, 1 a job or batch request failed or the API said no, 2 usage.
  */
-import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { parseArgs } from 'node:util';
+import { BATCH_COMMANDS } from './batchCommands.js';
 import { ClaudeQueueClient } from './client.js';
 import { ClaudeQueueError } from './claudeQueueError.js';
-import { isFinal, type Job, type JobStatus } from './types.js';
+import type { CliIo, Command, CommandValues } from './command.js';
+import { JOB_COMMANDS } from './jobCommands.js';
+import { SESSION_COMMANDS } from './sessionCommands.js';
+import { UsageError } from './usageError.js';
+
+export type { CliIo } from './command.js';
 
 export const DEFAULT_URL = 'http://127.0.0.1:3000';
 
 export const USAGE = `Usage: cq <command> [options]
 
-Commands:
+Jobs:
   submit <prompt|->       Submit a prompt ("-" reads it from stdin); prints the job id
       --wait                  wait for the job and print its result text
       --json                  print the job object instead
@@ -27,59 +34,71 @@ Commands:
   list [--status <s>] [--limit <n>] [--cursor <c>] [--all] [--json]
                           List jobs, newest first (--all: every page)
 
+Batches:
+  batch submit <file.jsonl|->
+                          Submit one request per line, each a job request with a
+                          custom_id ("-" reads stdin); prints the batch id
+      --wait                  show progress on stderr until it ends, then write its
+                              results as JSON lines; exit 1 unless all succeeded
+      --out <file>            with --wait: write the results there (default: stdout)
+      --webhook-url <url>     where its batch.ended webhook goes
+      --idempotency-key <k>   a retried submit with the same key returns the same batch
+      --json                  print the batch object instead of its id
+  batch get <id> [--json] Print its status and counts (--json: the batch object)
+  batch wait <id> [--out <file>]
+                          As submit --wait, for a batch already submitted
+  batch results <id> [--out <file>]
+                          Write the results of its finished requests as JSON lines
+  batch cancel <id> [--json]
+                          Cancel its queued and running requests
+  batch retry <id> [--json]
+                          Once it has ended, run its failed requests again
+  batch list [--limit <n>] [--cursor <c>] [--all] [--json]
+                          List batches, newest first
+
+Sessions (conversations):
+  sessions list [--limit <n>] [--cursor <c>] [--all] [--json]
+                          List sessions, most recently used first
+  sessions get <id>       Print the session and its turns
+  sessions delete <id>    Delete it; later follow-ups get session_not_found
+
 Environment:
   CQ_URL       the API (default: ${DEFAULT_URL})
   CQ_API_KEY   a tenant's API key (required)
 
-Exit status: 0 ok, 1 the job failed or the API refused, 2 usage error.
+Exit status: 0 ok, 1 the job failed (a batch: a request did not succeed) or the API
+refused, 2 usage error.
 `;
 
-export interface CliIo {
-  env: Record<string, string | undefined>;
-  stdout: { write(text: string): unknown };
-  stderr: { write(text: string): unknown };
-  /** Where `cq submit -` reads the prompt (default: none: "-" is refused). */
-  stdin?: AsyncIterable<string | Uint8Array>;
-  /** For tests (default: the global fetch). */
-  fetch?: typeof fetch;
-}
-
-class UsageError extends Error {}
-
-type Options = NonNullable<ParseArgsConfig['options']>;
-const JSON_FLAG: Options = { json: { type: 'boolean' } };
-const COMMANDS: Record<string, { options: Options; positionals: number }> = {
-  submit: {
-    options: {
-      ...JSON_FLAG,
-      wait: { type: 'boolean' },
-      model: { type: 'string' },
-      session: { type: 'string' },
-      'idempotency-key': { type: 'string' },
-      stream: { type: 'boolean' },
-    },
-    positionals: 1,
-  },
-  get: { options: { wait: { type: 'boolean' } }, positionals: 1 },
-  tail: { options: JSON_FLAG, positionals: 1 },
-  cancel: { options: JSON_FLAG, positionals: 1 },
-  list: {
-    options: { ...JSON_FLAG, status: { type: 'string' }, limit: { type: 'string' }, cursor: { type: 'string' }, all: { type: 'boolean' } },
-    positionals: 0,
-  },
-};
-const STATUSES: readonly JobStatus[] = ['queued', 'running', 'succeeded', 'failed', 'canceled'];
+const COMMANDS: Record<string, Command> = { ...JOB_COMMANDS, ...BATCH_COMMANDS, ...SESSION_COMMANDS };
+/** Commands with subcommands: `cq batch submit`, `cq sessions list`. */
+const GROUPS = ['batch', 'sessions'];
+/** Field errors shown under a refusal; the rest are counted. */
+const MAX_FIELD_ERRORS_SHOWN = 20;
 
 /** Runs one `cq` command; resolves to the exit code. */
 export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
-  const [command, ...rest] = argv;
+  const [command, ...args] = argv;
   if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
     (command === undefined ? io.stderr : io.stdout).write(USAGE);
     return command === undefined ? 2 : 0;
   }
   try {
-    const spec = COMMANDS[command];
-    if (!spec) throw new UsageError(`unknown command "${command}"`);
+    let name = command;
+    let rest = args;
+    if (GROUPS.includes(command)) {
+      const sub = args[0];
+      if (sub === '--help' || sub === '-h') {
+        io.stdout.write(USAGE);
+        return 0;
+      }
+      const subcommands = Object.keys(COMMANDS).filter((c) => c.startsWith(`${command} `)).map((c) => c.slice(command.length + 1));
+      if (sub === undefined || sub.startsWith('-')) throw new UsageError(`${command} needs a subcommand: ${subcommands.join(', ')}`);
+      name = `${command} ${sub}`;
+      rest = args.slice(1);
+    }
+    const spec = COMMANDS[name];
+    if (!spec) throw new UsageError(`unknown command "${name}"`);
     let parsed;
     try {
       parsed = parseArgs({ args: [...rest], options: { ...spec.options, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true });
@@ -91,7 +110,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       return 0;
     }
     if (parsed.positionals.length !== spec.positionals) {
-      throw new UsageError(spec.positionals === 0 ? `${command} takes no arguments` : `${command} takes one argument`);
+      throw new UsageError(spec.positionals === 0 ? `${name} takes no arguments` : `${name} takes one argument`);
     }
     const apiKey = io.env.CQ_API_KEY;
     if (!apiKey) throw new UsageError('CQ_API_KEY is not set (a tenant API key, cq_…)');
@@ -101,34 +120,14 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     } catch {
       throw new UsageError(`CQ_URL is not a URL: ${io.env.CQ_URL}`);
     }
-    const values = parsed.values as Record<string, string | boolean | undefined>;
-    const arg = parsed.positionals[0] ?? '';
-    switch (command) {
-      case 'submit':
-        return await submit(client, arg, values, io);
-      case 'get': {
-        const job = values.wait ? await client.wait(arg) : await client.get(arg);
-        io.stdout.write(`${JSON.stringify(job, null, 2)}\n`);
-        return 0;
-      }
-      case 'tail':
-        return await tail(client, arg, values.json === true, io);
-      case 'cancel': {
-        const job = await client.cancel(arg);
-        io.stdout.write(values.json ? `${JSON.stringify(job, null, 2)}\n` : `${job.id} ${job.status}\n`);
-        return 0;
-      }
-      default:
-        return await list(client, values, io);
-    }
+    return await spec.run({ client, arg: parsed.positionals[0] ?? '', values: parsed.values as CommandValues, io });
   } catch (err) {
     if (err instanceof UsageError) {
       io.stderr.write(`cq: ${err.message}\nRun "cq --help" for usage.\n`);
       return 2;
     }
     if (err instanceof ClaudeQueueError) {
-      const field = err.field ? ` (field: ${err.field})` : '';
-      io.stderr.write(`cq: ${err.code}${err.status ? ` ${err.status}` : ''}: ${err.detail}${field}\n`);
+      io.stderr.write(describeRefusal(err));
       return 1;
     }
     io.stderr.write(`cq: ${(err as Error)?.message ?? String(err)}\n`);
@@ -136,106 +135,13 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
   }
 }
 
-async function submit(client: ClaudeQueueClient, promptArg: string, values: Record<string, string | boolean | undefined>, io: CliIo): Promise<number> {
-  const prompt = promptArg === '-' ? await readAll(io) : promptArg;
-  if (!prompt.trim()) throw new UsageError('the prompt is empty');
-  const request = {
-    prompt,
-    ...(typeof values.model === 'string' ? { model: values.model } : {}),
-    ...(typeof values.session === 'string' ? { session_id: values.session } : {}),
-    ...(values.stream ? { stream: true } : {}),
-  };
-  const idempotencyKey = typeof values['idempotency-key'] === 'string' ? values['idempotency-key'] : undefined;
-  let job = await client.submit(request, { idempotencyKey, ...(values.wait ? { wait: 60 } : {}) });
-  if (!values.wait) {
-    io.stdout.write(values.json ? `${JSON.stringify(job, null, 2)}\n` : `${job.id}\n`);
-    return 0;
+/** The code, status and detail; with several fields at fault (a batch's), each on its own line. */
+function describeRefusal(err: ClaudeQueueError): string {
+  const field = err.field ? ` (field: ${err.field})` : '';
+  let text = `cq: ${err.code}${err.status ? ` ${err.status}` : ''}: ${err.detail}${field}\n`;
+  if (err.errors.length > 1) {
+    for (const e of err.errors.slice(0, MAX_FIELD_ERRORS_SHOWN)) text += `  ${e.field}: ${e.message}\n`;
+    if (err.errors.length > MAX_FIELD_ERRORS_SHOWN) text += `  … and ${err.errors.length - MAX_FIELD_ERRORS_SHOWN} more\n`;
   }
-  if (!isFinal(job)) job = await client.wait(job.id);
-  if (values.json) io.stdout.write(`${JSON.stringify(job, null, 2)}\n`);
-  else if (job.status === 'succeeded') io.stdout.write(withNewline(job.result?.text ?? ''));
-  return reportFinal(job, io, false);
-}
-
-async function tail(client: ClaudeQueueClient, id: string, json: boolean, io: CliIo): Promise<number> {
-  let endsWithNewline = true;
-  for await (const event of client.events(id)) {
-    if (json) {
-      io.stdout.write(`${JSON.stringify(event)}\n`);
-    } else if (event.event === 'text') {
-      io.stdout.write(event.data.text);
-      if (event.data.text) endsWithNewline = event.data.text.endsWith('\n');
-    } else if (event.event === 'status' && event.data.status === 'retrying') {
-      if (!endsWithNewline) io.stdout.write('\n');
-      endsWithNewline = true;
-      const error = event.data.error ? `: ${event.data.error.code}: ${event.data.error.message}` : '';
-      io.stderr.write(`retrying (attempt ${event.data.attempt ?? '?'} failed${error})\n`);
-    }
-    if (event.event === 'result') {
-      if (!json && !endsWithNewline) io.stdout.write('\n');
-      return reportFinal(event.data, io, true);
-    }
-  }
-  return 1;
-}
-
-async function list(client: ClaudeQueueClient, values: Record<string, string | boolean | undefined>, io: CliIo): Promise<number> {
-  const status = values.status as JobStatus | undefined;
-  if (status !== undefined && !STATUSES.includes(status)) throw new UsageError(`--status must be one of ${STATUSES.join(', ')}`);
-  const limit = values.limit === undefined ? undefined : Number(values.limit);
-  if (limit !== undefined && !(Number.isInteger(limit) && limit >= 1 && limit <= 100)) throw new UsageError('--limit must be a whole number from 1 to 100');
-  const cursor = typeof values.cursor === 'string' ? values.cursor : undefined;
-  if (values.all && cursor) throw new UsageError('--all starts from the newest job: leave out --cursor');
-
-  let jobs: Job[];
-  let nextCursor: string | null = null;
-  if (values.all) {
-    jobs = [];
-    for await (const job of client.listAll({ status, limit })) jobs.push(job);
-  } else {
-    const page = await client.list({ status, limit, cursor });
-    jobs = page.data;
-    nextCursor = page.next_cursor;
-  }
-  if (values.json) {
-    io.stdout.write(`${JSON.stringify(values.all ? jobs : { data: jobs, next_cursor: nextCursor }, null, 2)}\n`);
-    return 0;
-  }
-  for (const job of jobs) io.stdout.write(`${job.id}  ${job.status.padEnd(9)}  ${job.created_at}  ${snippet(job.request.prompt)}\n`);
-  if (nextCursor) io.stderr.write(`more: cq list --cursor ${nextCursor}\n`);
-  return 0;
-}
-
-/**
- * The final status on stderr, so stdout keeps only the answer: always when
- * `announce` (tail), else only when the job did not succeed. 0 only for succeeded.
- */
-function reportFinal(job: Job, io: CliIo, announce: boolean): number {
-  if (job.status === 'succeeded') {
-    if (announce) io.stderr.write(`job ${job.id} succeeded\n`);
-    return 0;
-  }
-  if (!isFinal(job)) {
-    io.stderr.write(`cq: job ${job.id} is still ${job.status}\n`);
-    return 1;
-  }
-  const error = job.error ? `: ${job.error.code}: ${job.error.message}` : '';
-  io.stderr.write(`${announce ? '' : 'cq: '}job ${job.id} ${job.status}${error}\n`);
-  return 1;
-}
-
-async function readAll(io: CliIo): Promise<string> {
-  if (!io.stdin) throw new UsageError('"-" reads the prompt from stdin, which is not available here');
-  const chunks: Buffer[] = [];
-  for await (const chunk of io.stdin) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : Buffer.from(chunk));
-  return Buffer.concat(chunks).toString('utf8');
-}
-
-function withNewline(text: string): string {
-  return text === '' || text.endsWith('\n') ? text : `${text}\n`;
-}
-
-function snippet(prompt: string): string {
-  const flat = prompt.replace(/\s+/g, ' ').trim();
-  return flat.length > 60 ? `${flat.slice(0, 59)}…` : flat;
+  return text;
 }
