@@ -14,6 +14,8 @@ import { startRedisServer, type RedisServer } from '../support/redisServer.js';
 
 const FAKE_CLAUDE = fileURLToPath(new URL('../support/fake-claude.mjs', import.meta.url));
 
+const BOARD_LOGIN = 'gina:gina-board-password';
+
 let redis: RedisServer;
 let env: TestEnv;
 let api: TestApi;
@@ -31,7 +33,7 @@ function startWorker(): ClaudeWorker {
 beforeAll(async () => {
   redis = await startRedisServer({ appendOnly: true });
   env = await createTestEnv({ redisUrl: redis.url });
-  api = await startTestApi(env.apiConfig());
+  api = await startTestApi(env.apiConfig({ BOARD_USERS: `${BOARD_LOGIN}:rw` }));
   tenant = await api.createTenant('outage');
 });
 
@@ -51,6 +53,11 @@ it('answers 503 within a second while Redis is down, and serves again when it is
   expect(res.body.code).toBe('unavailable');
   expect((await api.request('GET', '/readyz')).status).toBe(503);
   expect((await api.request('GET', '/healthz')).status).toBe(200);
+  // The board too: 503 with Retry-After as problem+json, not bull-board's own 500.
+  const board = await api.request('GET', '/admin/queues/api/queues', { headers: { authorization: `Basic ${Buffer.from(BOARD_LOGIN).toString('base64')}` } });
+  expect(board.status).toBe(503);
+  expect(board.headers.get('retry-after')).toBe('5');
+  expect(board.body).toMatchObject({ code: 'unavailable' });
 
   await redis.start();
   await waitForRedis(api.ctx.redis, 10_000);

@@ -26,6 +26,21 @@ const DESCRIPTIONS: Record<string, string> = {
     'the request and result are in the job record, GET /v1/jobs/{id}, where a retry or removal here shows too.',
 };
 
+/**
+ * bull-board's page links IBM Plex from Google Fonts; operators' browsers may have no
+ * internet, and the board should not tell Google who opens it. Without the link its
+ * stylesheet falls back to system fonts (`system-ui`, `ui-monospace`).
+ */
+const REMOTE_FONTS = /<link\b[^>]*href="https:\/\/fonts\.(?:googleapis|gstatic)\.com[^"]*"[^>]*>/g;
+
+/** The board's page (rendered by bull-board's entry route) without remote fonts. */
+const withoutRemoteFonts: RequestHandler = (_req, res, next) => {
+  const render = res.render.bind(res);
+  res.render = ((view: string, options?: object) =>
+    render(view, options ?? {}, (err: Error | null, html?: string) => (err ? next(err) : res.send(html!.replace(REMOTE_FONTS, ''))))) as typeof res.render;
+  next();
+};
+
 /** The board's pages can't be framed: its buttons act with the operator's login (clickjacking). */
 const denyFraming: RequestHandler = (_req, res, next) => {
   res.setHeader('X-Frame-Options', 'DENY');
@@ -40,6 +55,7 @@ function createBoard(ctx: ApiContext, access: BoardAccess, hooks?: BoardHooks): 
   board.disable('x-powered-by');
   // First in the board's own stack: a login of the other kind skips this board.
   board.use((req, _res, next) => next(req.boardLogin?.access === access ? undefined : 'router'));
+  board.use(withoutRemoteFonts);
   const queues = ctx.boardQueues.map((queue) => {
     // allowCompletedRetries isn't in the constructor's type, but BaseAdapter reads it:
     // a claude job that completed is final for its caller (jobRecordHooks.ts refuses it too).
@@ -55,6 +71,12 @@ function createBoard(ctx: ApiContext, access: BoardAccess, hooks?: BoardHooks): 
     queues,
     serverAdapter,
     options: { uiConfig: { boardTitle: access === 'ro' ? 'claude-queue (read-only)' : 'claude-queue' }, handlerHooks: hooks },
+  });
+  // bull-board answers its own errors 500 with their message; thrown on instead, they reach
+  // the API's error middleware: 503 with Retry-After while Redis is away, and 5xx messages
+  // stay in the log.
+  serverAdapter.setErrorHandler((err) => {
+    throw err;
   });
   return board;
 }
