@@ -71,22 +71,37 @@ function spawnChild(name, cmd, args, opts) {
   return child;
 }
 
-async function stopChild({ proc, alive, exited }, graceMs) {
+/**
+ * SIGTERM, then SIGKILL only if it is still there after `deadlineMs`: the time the
+ * process itself promises to be gone by (its grace, then closing), plus a moment to exit.
+ */
+async function stopChild({ name, proc, alive, exited }, deadlineMs) {
   if (!alive) return;
   proc.kill('SIGTERM');
-  const timer = setTimeout(() => proc.kill('SIGKILL'), graceMs);
+  const timer = setTimeout(() => {
+    log(`${name} did not stop within ${deadlineMs / 1000} s of SIGTERM; killing it (SIGKILL)`);
+    proc.kill('SIGKILL');
+  }, deadlineMs);
   await exited;
   clearTimeout(timer);
 }
+
+/** What a stopping process may take beyond its own deadline to actually exit. */
+const EXIT_MARGIN_MS = 2_000;
+/** Redis writes its AOF and exits on SIGTERM; this is plenty for the quick start's data. */
+const REDIS_STOP_MS = 10_000;
+/** Per child, from SIGTERM to SIGKILL: set from the children's own config once it is read. */
+const stopDeadlines = {};
 
 async function shutdown(code) {
   if (stopping) return; // a second Ctrl-C (or npm forwarding the first) must not restart this
   stopping = true;
   log('stopping...');
   const redis = children.find((c) => c.name === 'redis');
-  // Workers finish or hand back their jobs while Redis is still up; 15 s, then SIGKILL.
-  await Promise.all(children.filter((c) => c !== redis).map((c) => stopChild(c, 15_000)));
-  if (redis) await stopChild(redis, 10_000);
+  // The API and the worker first, while Redis is still up: the worker finishes or hands
+  // back its jobs within its SHUTDOWN_GRACE_MS, then closes (shared/src/shutdown.ts).
+  await Promise.all(children.filter((c) => c !== redis).map((c) => stopChild(c, stopDeadlines[c.name])));
+  if (redis) await stopChild(redis, REDIS_STOP_MS);
   process.exit(code);
 }
 
@@ -212,6 +227,16 @@ ensureSandboxTools();
 const REDIS_URL = await resolveRedis();
 const ADMIN_TOKEN = resolveAdminToken();
 const env = { ...process.env, REDIS_URL, DATA_DIR, ADMIN_TOKEN };
+// The children's own config, read as they will read it: how long each may take to stop
+// (and a bad setting is said now, in one line, before anything starts).
+try {
+  stopDeadlines.api = shared.stopDeadlineMs(shared.loadApiConfig(env)) + EXIT_MARGIN_MS;
+  stopDeadlines.worker = shared.stopDeadlineMs(shared.loadWorkerConfig(env)) + EXIT_MARGIN_MS;
+} catch (err) {
+  if (!(err instanceof shared.ConfigError)) throw err;
+  console.error(`start: ${err.message}`);
+  await shutdown(1);
+}
 spawnChild('api', process.execPath, [...process.execArgv, entryOf('api')], { env, stdio: ['ignore', 'inherit', 'inherit'] });
 spawnChild('worker', process.execPath, [...process.execArgv, entryOf('worker')], { env, stdio: ['ignore', 'inherit', 'inherit'] });
 
@@ -247,5 +272,5 @@ if (!(await waitHealthy(`${BASE}/healthz`, 20_000))) {
     ANTHROPIC_API_KEY=sk-ant-... npm start     (a subscription token comes from \`claude setup-token\`)
 `);
   }
-  console.log('  Ctrl-C stops everything.\n');
+  console.log(`  Ctrl-C (or kill -TERM ${process.pid}) stops everything.\n`);
 }

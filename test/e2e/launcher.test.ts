@@ -10,7 +10,10 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { CLOSE_TIMEOUT_MS } from '@claude-queue/shared';
+import { waitFor } from '../support/env.js';
 import { startLauncher, type Launcher } from '../support/launcher.js';
+import { isAlive } from '../support/processes.js';
 import { freePort, startRedisServer, type RedisServer } from '../support/redisServer.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -84,5 +87,58 @@ describe('npm start', { timeout: 120_000 }, () => {
     const key = /api key:\s+(cq_\S+)/.exec(stdout)![1]!;
     const res = await fetch(`http://127.0.0.1:${env.PORT}/v1/jobs`, { headers: { authorization: `Bearer ${key}` } });
     expect(res.status).toBe(200);
+  });
+});
+
+describe('stopping npm start', { timeout: 120_000 }, () => {
+  /** Starts it, waits for its banner, and returns the pids of the launcher (or npm), the API and the worker. */
+  async function started(extra: Record<string, string> = {}, viaNpm = false) {
+    launcher = await startLauncher(await launcherEnv(extra), { viaNpm });
+    await launcher.banner();
+    // The banner follows the API's health; the worker may log its first line a moment later.
+    const l = launcher;
+    const pids = await waitFor(
+      () => {
+        const [api, worker] = [l.pidOf('api'), l.pidOf('worker')];
+        return api && worker ? { top: l.child.pid!, api, worker } : undefined;
+      },
+      30_000,
+      'the API and the worker to log',
+    );
+    expect(Object.values(pids).every((pid) => pid > 0 && isAlive(pid)), `${JSON.stringify(pids)}\n${launcher.output()}`).toBe(true);
+    return pids;
+  }
+
+  const allGone = (pids: Record<string, number>) =>
+    waitFor(() => (Object.values(pids).every((pid) => !isAlive(pid)) ? true : undefined), 30_000, 'the launcher, API and worker to exit');
+
+  it('SIGTERM to the launcher stops the API, the worker and itself', async () => {
+    const pids = await started();
+    process.kill(pids.top, 'SIGTERM');
+    await allGone(pids);
+    expect(await launcher!.exited).toBe(0);
+    expect(launcher!.output()).not.toContain('killing it');
+  });
+
+  it("SIGTERM to npm's process (npm start) reaches the launcher: everything stops", async () => {
+    const pids = await started({}, true);
+    // npm forwards SIGTERM to its script's process: the launcher itself, not a shell
+    // that would die and leave the launcher running.
+    process.kill(pids.top, 'SIGTERM');
+    await allGone(pids);
+  });
+
+  it("kills a child that outlives its own stop deadline (SHUTDOWN_GRACE_MS + closing), saying so, and not before", async () => {
+    const graceMs = 1000;
+    const pids = await started({ SHUTDOWN_GRACE_MS: String(graceMs) });
+    // A stopped process can't act on SIGTERM: the stand-in for a worker that hangs.
+    process.kill(pids.worker, 'SIGSTOP');
+    const sent = Date.now();
+    process.kill(pids.top, 'SIGTERM');
+    await waitFor(() => (!isAlive(pids.api) ? true : undefined), 30_000, 'the API to stop');
+    const killed = await waitFor(() => (!isAlive(pids.worker) ? Date.now() : undefined), 40_000, 'the worker to be killed');
+    expect(killed - sent).toBeGreaterThanOrEqual(graceMs + CLOSE_TIMEOUT_MS);
+    expect(launcher!.output()).toMatch(/\[start\] worker did not stop within [\d.]+ s of SIGTERM; killing it \(SIGKILL\)/);
+    await allGone(pids);
   });
 });

@@ -1,5 +1,5 @@
 /** Starts the API: `npm run start:api`, configured by env alone. */
-import { createLogger, loadApiConfig, startOrExitOnConfigError, waitForRedis } from '@claude-queue/shared';
+import { CLOSE_TIMEOUT_MS, createLogger, loadApiConfig, startOrExitOnConfigError, waitForRedis } from '@claude-queue/shared';
 import { createApp } from './app.js';
 import { createApiContext } from './context.js';
 
@@ -31,7 +31,7 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     server.close(async () => {
       clearTimeout(deadline);
       // Closing Redis connections waits for Redis; with Redis gone, don't wait for ever.
-      await Promise.race([ctx.close(), new Promise((r) => setTimeout(r, 5000).unref())]);
+      await Promise.race([ctx.close(), new Promise((r) => setTimeout(r, CLOSE_TIMEOUT_MS).unref())]);
       logger.info('stopped');
       process.exit(0);
     });

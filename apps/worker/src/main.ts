@@ -1,5 +1,5 @@
 /** Starts one worker process: `npm run start:worker`, configured by env alone. */
-import { createLogger, loadWorkerConfig, startOrExitOnConfigError } from '@claude-queue/shared';
+import { createLogger, loadWorkerConfig, startOrExitOnConfigError, stopDeadlineMs } from '@claude-queue/shared';
 import { createClaudeWorker } from './createWorker.js';
 import { SandboxUnavailableError } from './sandbox/sandboxUnavailableError.js';
 
@@ -33,7 +33,7 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     const closeDeadline = setTimeout(() => {
       logger.warn('could not close cleanly (is Redis away?); exiting');
       process.exit(0);
-    }, config.SHUTDOWN_GRACE_MS + 15_000);
+    }, stopDeadlineMs(config));
     closeDeadline.unref();
     await worker.close();
     logger.info('stopped');
