@@ -5,10 +5,11 @@
  * carries).
  */
 import { randomBytes } from 'node:crypto';
-import { Queue } from 'bullmq';
+import { Queue, Worker } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { catalog, webhookSigningKey, type JobResult } from '@claude-queue/shared';
-import { ADMIN_TOKEN, createTestEnv, type TestEnv } from '../../../test/support/env.js';
+import { ADMIN_TOKEN, createTestEnv, waitFor, type TestEnv } from '../../../test/support/env.js';
+import { REDELIVERIES_PER_MINUTE } from '../src/jobs/redeliveries.js';
 import { startTestApi, type TestApi } from '../../../test/support/apiServer.js';
 import { startJob } from '../../../test/support/jobMoves.js';
 import { submitJob } from '../../../test/support/jobs.js';
@@ -23,17 +24,39 @@ let api: TestApi;
 /** The same deployment without it. */
 let keyless: TestApi;
 
+/** This file's webhooks queue, to look at what redeliveries enqueued. */
+let webhookQueue: Queue;
+
 beforeAll(async () => {
   env = await createTestEnv();
   api = await startTestApi(env.apiConfig({ SECRETS_KEY, WEBHOOK_RETRY_SCHEDULE_MS: '0,200,200' }));
   keyless = await startTestApi(env.apiConfig());
+  webhookQueue = new Queue(catalog.webhooks.queue, { connection: { url: env.redisUrl }, prefix: api.ctx.keys.bullPrefix });
 });
 
 afterAll(async () => {
+  await webhookQueue?.close();
   await api?.close();
   await keyless?.close();
   await env?.cleanup();
 });
+
+/** What a delivery worker does to every delivery waiting (this file runs none): delivers it, here to nowhere. */
+async function deliverAll(): Promise<void> {
+  const worker = new Worker(catalog.webhooks.queue, async () => undefined, { connection: { url: env.redisUrl }, prefix: api.ctx.keys.bullPrefix });
+  try {
+    await waitFor(
+      async () => {
+        const counts = await webhookQueue.getJobCounts('wait', 'active', 'delayed', 'prioritized');
+        return Object.values(counts).every((n) => n === 0) ? true : undefined;
+      },
+      10_000,
+      'every delivery to be done',
+    );
+  } finally {
+    await worker.close();
+  }
+}
 
 const admin = (method: string, path: string, body?: unknown, on = api) =>
   on.request(method, `/v1/admin/tenants${path}`, { key: ADMIN_TOKEN, ...(body === undefined ? {} : { body }) });
@@ -153,24 +176,64 @@ describe('/v1/jobs/{id}/deliveries', () => {
     const queued = await api.request('POST', `/v1/jobs/${job.id}/deliveries/redeliver`, { key: t.api_key });
     expect(queued.status).toBe(202);
     expect(queued.body).toEqual({ data: [{ id: `${job.id}.job.started.1`, type: 'job.started' }] });
+    await deliverAll();
 
     await api.ctx.life.succeed({ id: job.id, tenantId: t.id }, { session_id: 's' } as JobResult);
     // job.succeeded is not among the events asked for.
     const res = await api.request('POST', `/v1/jobs/${job.id}/deliveries/redeliver`, { key: t.api_key });
     expect(res.body.data).toEqual([{ id: `${job.id}.job.started.1`, type: 'job.started' }]);
 
-    const queue = new Queue(catalog.webhooks.queue, { connection: { url: env.redisUrl }, prefix: api.ctx.keys.bullPrefix });
-    try {
-      const jobs = (await queue.getJobs(['wait', 'delayed', 'prioritized'])).filter((j) => j.data.jobId === job.id);
-      expect(jobs).toHaveLength(2);
-      for (const j of jobs) {
-        expect(j.id).toMatch(new RegExp(`^${job.id}\\.job\\.started\\.1\\.r[0-9a-f-]{36}$`));
-        expect(j.opts.attempts).toBe(4);
-        expect(Object.keys(j.data).sort()).toEqual(['eventAt', 'jobAttempt', 'jobId', 'tenantId', 'type']);
-        expect(JSON.stringify(j.data)).not.toMatch(/secret prompt|8\.8\.8\.8|whsec_/);
-      }
-    } finally {
-      await queue.close();
+    const jobs = (await webhookQueue.getJobs(['wait', 'delayed', 'prioritized'])).filter((j) => j.data.jobId === job.id);
+    expect(jobs).toHaveLength(1);
+    for (const j of jobs) {
+      expect(j.id).toMatch(new RegExp(`^${job.id}\\.job\\.started\\.1\\.r[0-9a-f-]{36}$`));
+      expect(j.opts.attempts).toBe(4);
+      expect(Object.keys(j.data).sort()).toEqual(['eventAt', 'jobAttempt', 'jobId', 'tenantId', 'type']);
+      expect(JSON.stringify(j.data)).not.toMatch(/secret prompt|8\.8\.8\.8|whsec_/);
     }
+  });
+
+  it('redeliver: one at a time per job and URL, 409 while the previous one has deliveries waiting', async () => {
+    const t = await api.createTenant('one-at-a-time');
+    const job = await submitJob(api, t.api_key, { prompt: 'hi', webhook_url: 'https://8.8.8.8/hook', webhook_events: ['job.started'] });
+    await startJob(api.ctx, job.id);
+    const redeliver = () => api.request('POST', `/v1/jobs/${job.id}/deliveries/redeliver`, { key: t.api_key });
+
+    expect((await redeliver()).status).toBe(202);
+    for (let i = 0; i < 3; i++) expectProblem(await redeliver(), { status: 409, code: 'redelivery_in_progress' });
+    // Only the first one's deliveries were enqueued.
+    expect((await webhookQueue.getJobs(['wait'])).filter((j) => j.data.jobId === job.id)).toHaveLength(1);
+
+    // Once they are delivered, the next may go.
+    await deliverAll();
+    expect((await redeliver()).status).toBe(202);
+
+    // Another webhook_url of the same job (the tenant's default, the job having none) is another endpoint.
+    const other = await submitJob(api, t.api_key, { prompt: 'hi', webhook_events: ['job.started'] });
+    await startJob(api.ctx, other.id);
+    await admin('PATCH', `/${t.id}`, { webhook_url: 'https://8.8.4.4/hook' });
+    expect((await api.request('POST', `/v1/jobs/${other.id}/deliveries/redeliver`, { key: t.api_key })).status).toBe(202);
+    await admin('PATCH', `/${t.id}`, { webhook_url: 'https://1.1.1.1/hook' });
+    expect((await api.request('POST', `/v1/jobs/${other.id}/deliveries/redeliver`, { key: t.api_key })).status).toBe(202);
+    await deliverAll();
+  });
+
+  it(`redeliver: at most ${REDELIVERIES_PER_MINUTE} per tenant per minute, then 429 with Retry-After; other tenants unaffected`, async () => {
+    const t = await api.createTenant('eager');
+    const jobs = [];
+    for (let i = 0; i <= REDELIVERIES_PER_MINUTE; i++) jobs.push(await submitJob(api, t.api_key, { prompt: 'hi', webhook_url: 'https://8.8.8.8/hook' }));
+    for (const job of jobs.slice(0, REDELIVERIES_PER_MINUTE)) {
+      expect((await api.request('POST', `/v1/jobs/${job.id}/deliveries/redeliver`, { key: t.api_key })).status).toBe(202);
+    }
+    const refused = await api.request('POST', `/v1/jobs/${jobs.at(-1)!.id}/deliveries/redeliver`, { key: t.api_key });
+    expectProblem(refused, { status: 429, code: 'too_many_redeliveries' });
+    const retryAfter = Number(refused.headers.get('retry-after'));
+    expect(retryAfter).toBeGreaterThanOrEqual(1);
+    expect(retryAfter).toBeLessThanOrEqual(60);
+
+    const calm = await api.createTenant('calm');
+    const theirs = await submitJob(api, calm.api_key, { prompt: 'hi', webhook_url: 'https://8.8.8.8/hook' });
+    expect((await api.request('POST', `/v1/jobs/${theirs.id}/deliveries/redeliver`, { key: calm.api_key })).status).toBe(202);
+    await deliverAll();
   });
 });

@@ -65,6 +65,10 @@ export interface Keys {
   jobEvents(id: string): string;
   /** Pub/sub channel announcing, with the job id, every new job event. */
   jobEventsChannel(): string;
+  /** The latest redelivery of a job's webhooks to one URL (by its SHA-256): JSON of its BullMQ job ids (apps/api/src/jobs/redeliveries.ts). */
+  redelivery(jobId: string, urlHash: string): string;
+  /** A tenant's recent redeliveries, for its sliding window: redelivery id → when (ms). */
+  redeliveryRate(tenantId: string): string;
   /** Service-wide stream of job.started, final events and batch.ended (webhook delivery reads it). */
   events(): string;
   /** Held by the one worker cleaning up at a time. */
@@ -113,6 +117,8 @@ export function createKeys(prefix: string): Keys {
     dispatchChannel: () => `${prefix}:dispatch`,
     jobEvents: (id) => `${prefix}:job:${id}:events`,
     jobEventsChannel: () => `${prefix}:job-events`,
+    redelivery: (jobId, urlHash) => `${prefix}:job:${jobId}:redelivery:${urlHash}`,
+    redeliveryRate: (tenantId) => `${prefix}:tenant:${tenantId}:redeliveries`,
     events: () => `${prefix}:events`,
     janitorLock: () => `${prefix}:janitor:lock`,
     webhookDeliveries: (subject, id) => `${prefix}:${subject}:${id}:deliveries`,

@@ -1,5 +1,6 @@
 /** The tenant's routes: /v1/jobs… (jobs, their events and webhook deliveries) and /v1/usage. */
 import { jobListQuery } from '../jobListQuery.js';
+import { REDELIVERIES_PER_MINUTE } from '../jobs/redeliveries.js';
 import { HEARTBEAT_MS } from '../routes/jobEvents.js';
 import { DEFAULT_RANGE_DAYS, MAX_RANGE_DAYS, usageQuery } from '../routes/usage.js';
 import { jsonResponse, parameterRef, schemaRef, type Endpoint } from './operations.js';
@@ -161,7 +162,9 @@ export function jobsEndpoints(): Endpoint[] {
       auth: 'tenant',
       tag: 'Webhooks',
       summary: "Send the job's webhook events again",
-      description: 'Each event goes again with its original `webhook-id` (receivers dedupe on it), as a new delivery with attempts of its own.',
+      description:
+        'Each event goes again with its original `webhook-id` (receivers dedupe on it), as a new delivery with attempts of its own. ' +
+        `One redelivery per job and webhook URL at a time (\`409 redelivery_in_progress\` while the previous one has deliveries waiting or running), and at most ${REDELIVERIES_PER_MINUTE} per tenant per minute.`,
       parameters: [parameterRef('JobId')],
       responses: {
         '202': jsonResponse('The deliveries queued', {
@@ -179,7 +182,7 @@ export function jobsEndpoints(): Endpoint[] {
           required: ['data'],
         }),
       },
-      errors: ['not_found', { code: 'expired', status: 404 }, 'webhook_not_configured'],
+      errors: ['not_found', { code: 'expired', status: 404 }, 'webhook_not_configured', 'redelivery_in_progress', 'too_many_redeliveries'],
     },
     {
       method: 'get',

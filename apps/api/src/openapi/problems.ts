@@ -3,6 +3,8 @@
  * document. openapi.test.ts finds every `new HttpProblem(status, 'code'` in the API's
  * source and fails on one missing here, so a new refusal can't go undocumented.
  */
+import { REDELIVERIES_PER_MINUTE } from '../jobs/redeliveries.js';
+
 export const API_ERRORS = {
   invalid_request: { status: 400, meaning: 'A field, query parameter or header is invalid: `field` names the first, `errors` all of them' },
   invalid_json: { status: 400, meaning: 'The body is not valid JSON' },
@@ -14,6 +16,7 @@ export const API_ERRORS = {
   idempotency_key_in_progress: { status: 409, meaning: 'The first request with this `Idempotency-Key` is still being handled (see `Retry-After`)' },
   secrets_key_missing: { status: 409, meaning: 'Tenant credentials need `SECRETS_KEY` configured on the API' },
   webhook_not_configured: { status: 409, meaning: 'Neither the job nor its tenant has a `webhook_url`' },
+  redelivery_in_progress: { status: 409, meaning: 'The previous redelivery of this job to its webhook URL still has deliveries waiting or running' },
   expired: {
     status: [404, 410],
     meaning: 'The job finished more than `JOB_RETENTION_HOURS` ago and was removed (410: the job an `Idempotency-Key` created)',
@@ -23,6 +26,7 @@ export const API_ERRORS = {
   idempotency_key_reused: { status: 422, meaning: 'This `Idempotency-Key` was used with a different body' },
   queue_full: { status: 429, meaning: 'The tenant has `max_queued` jobs waiting; nothing was enqueued (see `Retry-After`)' },
   rate_limited: { status: 429, meaning: 'More than `requests_per_minute` requests with this key (see `Retry-After`)' },
+  too_many_redeliveries: { status: 429, meaning: `The tenant asked for more than ${REDELIVERIES_PER_MINUTE} webhook redeliveries in the last minute (see \`Retry-After\`)` },
   too_many_failed_logins: {
     status: 429,
     meaning: 'This client address sent more than `LOGIN_FAILURES_MAX` wrong credentials (any kind) in `LOGIN_FAILURES_WINDOW_SECONDS`: every credential from it is refused until `Retry-After`',

@@ -9,7 +9,9 @@ import { z } from 'zod';
 import {
   enqueueWebhookDelivery,
   FINAL_STATUSES,
+  retentionSeconds,
   wantsWebhookEvent,
+  webhookJobIdOf,
   webhookUrlFor,
   type JobRecord,
   type JobServiceEventType,
@@ -17,10 +19,12 @@ import {
 } from '@claude-queue/shared';
 import type { ApiContext } from '../context.js';
 import { findTenantJob } from '../jobs/findJob.js';
+import { REDELIVERIES_PER_MINUTE, Redeliveries } from '../jobs/redeliveries.js';
 import { HttpProblem } from '../problem.js';
 
 export function deliveriesRouter(ctx: ApiContext): Router {
   const router = Router({ mergeParams: true });
+  const redeliveries = new Redeliveries(ctx.redis, ctx.keys, ctx.webhookQueue, { markerTtlSeconds: retentionSeconds(ctx.config) });
 
   const findJob = (req: Request) => findTenantJob(ctx, req);
 
@@ -33,17 +37,28 @@ export function deliveriesRouter(ctx: ApiContext): Router {
    * Sends the job's events again: each with its original webhook-id (receivers dedupe
    * on it) as a new delivery with attempts of its own. The events are those already
    * attempted and those the job has had so far (its latest start, its ending) that
-   * it asks for; 409 when there is nowhere to send them.
+   * it asks for; 409 when there is nowhere to send them, or while the previous
+   * redelivery to that URL is still under way; 429 past the tenant's rate
+   * (jobs/redeliveries.ts).
    */
   router.post('/redeliver', async (req, res) => {
     const job = await findJob(req);
     const tenant = await ctx.tenants.get(job.tenant_id);
-    if (!webhookUrlFor(job.request.webhook_url, tenant?.webhook_url ?? null)) {
-      throw new HttpProblem(409, 'webhook_not_configured', 'neither the job nor its tenant has a webhook_url');
-    }
+    const url = webhookUrlFor(job.request.webhook_url, tenant?.webhook_url ?? null);
+    if (!url) throw new HttpProblem(409, 'webhook_not_configured', 'neither the job nor its tenant has a webhook_url');
     const redelivery = randomUUID();
+    const events = await eventsOf(job);
+    const claim = await redeliveries.claim(job.tenant_id, job.id, url, redelivery, events.map((e) => webhookJobIdOf(e, redelivery)));
+    if (claim.kind === 'in_progress') {
+      throw new HttpProblem(409, 'redelivery_in_progress', 'the previous redelivery of this job to its webhook_url still has deliveries waiting or running; see GET /v1/jobs/{id}/deliveries');
+    }
+    if (claim.kind === 'rate_limited') {
+      throw new HttpProblem(429, 'too_many_redeliveries', `more than ${REDELIVERIES_PER_MINUTE} redeliveries per minute for this tenant; retry in ${claim.retryAfterSeconds} s`, {
+        headers: { 'Retry-After': String(claim.retryAfterSeconds) },
+      });
+    }
     const sent: Array<{ id: string; type: JobServiceEventType }> = [];
-    for (const event of await eventsOf(job)) {
+    for (const event of events) {
       const id = await enqueueWebhookDelivery(ctx.webhookQueue, event, { retryScheduleMs: ctx.config.WEBHOOK_RETRY_SCHEDULE_MS, redelivery });
       sent.push({ id, type: event.type });
     }

@@ -55,10 +55,15 @@ export interface EnqueueWebhookOptions {
   redelivery?: string;
 }
 
+/** The BullMQ id of a payload's delivery job: its delivery id, and for a redelivery that redelivery's id too. */
+export function webhookJobIdOf(payload: WebhookDeliveryPayload, redelivery?: string): string {
+  const deliveryId = deliveryIdOf(payload);
+  return redelivery ? `${deliveryId}.r${redelivery}` : deliveryId;
+}
+
 /** Enqueues one event's delivery; returns its delivery id (the `webhook-id`). */
 export async function enqueueWebhookDelivery(queue: WebhookQueue, payload: WebhookDeliveryPayload, options: EnqueueWebhookOptions): Promise<string> {
-  const deliveryId = deliveryIdOf(payload);
-  const jobId = options.redelivery ? `${deliveryId}.r${options.redelivery}` : deliveryId;
+  const jobId = webhookJobIdOf(payload, options.redelivery);
   await queue.add(catalog.webhooks.jobName, payload, { jobId, attempts: options.retryScheduleMs.length + 1 });
-  return deliveryId;
+  return deliveryIdOf(payload);
 }
