@@ -4,17 +4,30 @@
  * Everything a caller does goes through the client as a user's code would.
  */
 import { spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ClaudeQueueClient, ClaudeQueueError, verifyWebhook, WebhookVerificationError, type Job, type JobEvent } from '@claude-queue/client';
+import {
+  ClaudeQueueClient,
+  ClaudeQueueError,
+  verifyWebhook,
+  WebhookVerificationError,
+  type Batch,
+  type BatchRequestItem,
+  type BatchResultLine,
+  type Job,
+  type JobEvent,
+} from '@claude-queue/client';
 import { createLogger } from '@claude-queue/shared';
 import { createClaudeWorker, type ClaudeWorker } from '@claude-queue/worker';
 import { startTestApi, type TestApi } from '../support/apiServer.js';
 import { createTestEnv, waitFor, type TestEnv } from '../support/env.js';
 import { startFakeAnthropic, type FakeAnthropic } from '../support/fakeAnthropic.js';
+import { startStack, type Stack } from '../support/stack.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -67,6 +80,30 @@ async function eventsUntil(iterable: AsyncIterable<JobEvent>, until: (e: JobEven
 }
 
 const isRunning = (e: JobEvent) => e.event === 'status' && e.data.status === 'running';
+
+interface CqRun {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the cq binary from its TypeScript source, as `npm run cq` runs the built one (default: this file's stack and tenant). */
+function cq(args: string[], key = tenant.api_key, stdin = '', url = api.url): Promise<CqRun> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', 'packages/client/src/cli.ts', ...args], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH, CQ_URL: url, CQ_API_KEY: key },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    child.stdin.end(stdin);
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c));
+    child.stderr.on('data', (c: Buffer) => (stderr += c));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
 
 describe('the client', () => {
   it('submits, reads and waits for a job', async () => {
@@ -227,24 +264,6 @@ describe('webhooks', () => {
 });
 
 describe('cq', () => {
-  /** Runs the cq binary from its TypeScript source, as `npm run cq` runs the built one. */
-  function cq(args: string[], key = tenant.api_key, stdin = ''): Promise<{ code: number | null; stdout: string; stderr: string }> {
-    return new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', 'packages/client/src/cli.ts', ...args], {
-        cwd: ROOT,
-        env: { PATH: process.env.PATH, CQ_URL: api.url, CQ_API_KEY: key },
-        stdio: ['pipe', 'pipe', 'pipe'],
-      });
-      child.stdin.end(stdin);
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (c: Buffer) => (stdout += c));
-      child.stderr.on('data', (c: Buffer) => (stderr += c));
-      child.on('error', reject);
-      child.on('close', (code) => resolve({ code, stdout, stderr }));
-    });
-  }
-
   it('cq submit "hello" --wait prints the result', async () => {
     expect(await cq(['submit', 'hello', '--wait'])).toEqual({ code: 0, stdout: 'echo: hello\n', stderr: '' });
   });
@@ -289,6 +308,159 @@ describe('cq', () => {
     expect(unauthorized).toMatchObject({ code: 1, stdout: '' });
     expect(unauthorized.stderr).toMatch(/^cq: unauthorized 401: /);
   });
+});
+
+describe('sessions', () => {
+  it('lists, reads and deletes a conversation, with the client and with cq', async () => {
+    const own = (await api.createTenant('talker')) as typeof tenant;
+    const talker = new ClaudeQueueClient({ baseUrl: api.url, apiKey: own.api_key });
+    const first = await talker.wait((await talker.submit({ prompt: 'client session turn one' })).id, { timeoutMs: 60_000 });
+    const sessionId = first.result!.session_id;
+    const second = await talker.wait((await talker.submit({ prompt: 'client session turn two', session_id: sessionId })).id, { timeoutMs: 60_000 });
+    expect(second.status).toBe('succeeded');
+
+    const page = await talker.listSessions();
+    expect(page).toMatchObject({ data: [{ id: sessionId, forked_from: null }], next_cursor: null });
+    expect(page.data[0]!.max_bytes).toBeGreaterThan(0);
+    const all: string[] = [];
+    for await (const s of talker.listAllSessions({ limit: 1 })) all.push(s.id);
+    expect(all).toEqual([sessionId]);
+    expect(await talker.getSession(sessionId)).toMatchObject({ id: sessionId, turns: [first.id, second.id] });
+
+    const listed = await cq(['sessions', 'list'], own.api_key);
+    expect(listed).toMatchObject({ code: 0, stderr: '' });
+    expect(listed.stdout).toMatch(new RegExp(`^${sessionId}  \\S+ +\\d`));
+    const got = await cq(['sessions', 'get', sessionId], own.api_key);
+    expect(JSON.parse(got.stdout)).toMatchObject({ id: sessionId, turns: [first.id, second.id] });
+    // Another tenant's session reads as missing.
+    expect(await rejection(client.getSession(sessionId))).toMatchObject({ status: 404, code: 'session_not_found' });
+
+    expect(await cq(['sessions', 'delete', sessionId], own.api_key)).toEqual({ code: 0, stdout: `${sessionId} deleted\n`, stderr: '' });
+    expect(await rejection(talker.getSession(sessionId))).toMatchObject({ status: 404, code: 'session_not_found' });
+    expect(await rejection(talker.deleteSession(sessionId))).toMatchObject({ status: 404, code: 'session_not_found' });
+    expect((await talker.listSessions()).data).toEqual([]);
+  });
+});
+
+/**
+ * Batches on a stack of their own whose worker runs the fake CLI: `FAKE:api:401` fails a
+ * request for certain (auth_failed, not retried), and fifty requests take seconds.
+ */
+describe('batches', () => {
+  let stack: Stack;
+  let batcher: ClaudeQueueClient;
+  let dir: string;
+  const cqb = (args: string[], stdin = '') => cq(args, stack.tenant.api_key, stdin, stack.api.url);
+
+  beforeAll(async () => {
+    stack = await startStack({ cli: 'fake', worker: { WORKER_CONCURRENCY: '4' }, tenantName: 'batcher' });
+    batcher = new ClaudeQueueClient({ baseUrl: stack.api.url, apiKey: stack.tenant.api_key });
+    dir = await mkdtemp(path.join(tmpdir(), 'cq-batches-'));
+  }, 60_000);
+
+  afterAll(async () => {
+    await stack?.close();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  const jsonLines = (items: unknown[]) => items.map((i) => `${JSON.stringify(i)}\n`).join('');
+  const readJsonLines = async (file: string) => (await readFile(file, 'utf8')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as BatchResultLine);
+
+  it('cq batch submit FILE --wait --out: progress on stderr, every custom_id once in the results file, exit 0', async () => {
+    const requests = Array.from({ length: 50 }, (_, i) => ({ custom_id: `q-${i}`, prompt: `cq batch prompt ${i}`, ...(i % 10 === 0 ? { metadata: { i } } : {}) }));
+    const input = path.join(dir, 'requests.jsonl');
+    const output = path.join(dir, 'results.jsonl');
+    await writeFile(input, jsonLines(requests));
+
+    const run = await cqb(['batch', 'submit', input, '--wait', '--out', output]);
+    expect(run).toMatchObject({ code: 0, stdout: '' });
+    const [announced, ...progress] = run.stderr.trimEnd().split('\n');
+    const id = /^batch (\S+): 50 request\(s\)$/.exec(announced!)?.[1];
+    expect(id).toBeDefined();
+    // Not a terminal: one plain line per change, ending with all done.
+    for (const line of progress) expect(line).toMatch(/^\d+\/50 done \(\d+ succeeded, 0 failed\)$/);
+    expect(progress.at(-1)).toBe('50/50 done (50 succeeded, 0 failed)');
+
+    const results = await readJsonLines(output);
+    expect(results.map((r) => r.custom_id).sort()).toEqual(requests.map((r) => r.custom_id).sort());
+    for (const r of results) expect(r).toMatchObject({ status: 'succeeded', error: null, result: { text: `fake: cq batch prompt ${r.custom_id.slice(2)}` } });
+    expect(await batcher.getBatch(id!)).toMatchObject({ status: 'ended', total: 50, request_counts: { succeeded: 50 } });
+  }, 120_000);
+
+  it('with a failed request: waitForBatch reports progress, batchResults streams, cq batch wait exits 1, retryBatch runs it again', async () => {
+    const requests: BatchRequestItem[] = [
+      { custom_id: 'ok-1', prompt: 'client batch fine one' },
+      { custom_id: 'bad-1', prompt: 'FAKE:api:401 client batch fails' },
+      { custom_id: 'ok-2', prompt: 'client batch fine two' },
+    ];
+    async function* drawn(): AsyncGenerator<BatchRequestItem> {
+      yield* requests;
+    }
+    const submitted = await batcher.submitBatch(drawn(), { idempotencyKey: 'client-batch-1' });
+    expect(submitted).toMatchObject({ status: 'in_progress', total: 3 });
+    const progress: Batch[] = [];
+    const ended = await batcher.waitForBatch(submitted.id, { timeoutMs: 60_000, intervalMs: 200, onProgress: (b) => progress.push(b) });
+    expect(ended).toMatchObject({ status: 'ended', request_counts: { succeeded: 2, failed: 1, queued: 0, running: 0 } });
+    expect(progress.at(-1)).toEqual(ended);
+    // The same key answers with the same batch, not a new one.
+    expect((await batcher.submitBatch(requests.values(), { idempotencyKey: 'client-batch-1' })).id).toBe(submitted.id);
+
+    const lines: BatchResultLine[] = [];
+    for await (const line of batcher.batchResults(submitted.id)) lines.push(line);
+    expect(lines.map((l) => [l.custom_id, l.status])).toEqual([
+      ['ok-1', 'succeeded'],
+      ['bad-1', 'failed'],
+      ['ok-2', 'succeeded'],
+    ]);
+    expect(lines[1]!.error).toMatchObject({ code: 'auth_failed' });
+
+    const waited = await cqb(['batch', 'wait', submitted.id]);
+    expect(waited.code).toBe(1);
+    expect(waited.stdout.trimEnd().split('\n').map((l) => JSON.parse(l))).toEqual(lines);
+    expect(waited.stderr).toBe(`3/3 done (2 succeeded, 1 failed)\ncq: batch ${submitted.id}: 1 of 3 request(s) did not succeed (3/3 done (2 succeeded, 1 failed))\n`);
+    expect(await cqb(['batch', 'get', submitted.id])).toEqual({ code: 0, stdout: `${submitted.id}  ended        3/3 done (2 succeeded, 1 failed)\n`, stderr: '' });
+
+    const retried = await batcher.retryBatch(submitted.id);
+    expect(retried).toMatchObject({ id: submitted.id, retried: 1, status: 'in_progress' });
+    const again = await batcher.waitForBatch(submitted.id, { timeoutMs: 60_000, intervalMs: 200 });
+    expect(again.request_counts).toMatchObject({ succeeded: 2, failed: 1 });
+    expect(await cqb(['batch', 'retry', submitted.id])).toMatchObject({ code: 0, stdout: `${submitted.id} in_progress: 1 failed request(s) running again\n` });
+    await batcher.waitForBatch(submitted.id, { timeoutMs: 60_000, intervalMs: 200 });
+    expect(await cqb(['batch', 'cancel', submitted.id])).toMatchObject({ code: 1, stdout: '', stderr: expect.stringMatching(/^cq: job_already_final 409: /) });
+
+    expect((await batcher.listBatches({ limit: 1 })).data.map((b) => b.id)).toEqual([submitted.id]);
+    const all: string[] = [];
+    for await (const b of batcher.listAllBatches({ limit: 1 })) all.push(b.id);
+    expect(all).toHaveLength(2);
+    expect(all[0]).toBe(submitted.id);
+    const listed = await cqb(['batch', 'list']);
+    expect(listed.stdout.split('\n')[0]).toMatch(new RegExp(`^${submitted.id}  ended +3/3 done \\(2 succeeded, 1 failed\\)  \\S+$`));
+  }, 120_000);
+
+  it("cq batch submit names a bad request by the file's line and creates nothing; reads stdin; cancel stops the rest", async () => {
+    const before = (await batcher.listBatches({ limit: 100 })).data.length;
+    const input = path.join(dir, 'bad.jsonl');
+    await writeFile(input, `${JSON.stringify({ custom_id: 'a', prompt: 'fine' })}\n\n${JSON.stringify({ custom_id: 'b', prompt: '' })}\n`);
+    const refused = await cqb(['batch', 'submit', input, '--webhook-url', 'https://example.com/hooks']);
+    expect(refused).toMatchObject({ code: 1, stdout: '' });
+    expect(refused.stderr).toContain(`(field: ${input} line 3.prompt)`);
+    const refusedLines = await cqb(['batch', 'submit', input]);
+    expect(refusedLines.stderr).toContain(`(field: ${input} line 3.prompt)`);
+    expect((await batcher.listBatches({ limit: 100 })).data).toHaveLength(before);
+
+    const slow = Array.from({ length: 20 }, (_, i) => ({ custom_id: `s-${i}`, prompt: `FAKE:sleep:1500 slow ${i}` }));
+    const submitted = await cqb(['batch', 'submit', '-'], jsonLines(slow));
+    expect(submitted).toMatchObject({ code: 0, stderr: '' });
+    const id = submitted.stdout.trim();
+    await waitFor(async () => ((await batcher.getBatch(id)).request_counts.running > 0 ? true : undefined), 30_000, 'the batch to run');
+    expect(await cqb(['batch', 'cancel', id])).toMatchObject({ code: 0, stdout: expect.stringMatching(new RegExp(`^${id} (canceling|ended)\n$`)) });
+    const ended = await batcher.waitForBatch(id, { timeoutMs: 60_000, intervalMs: 200 });
+    expect(ended.status).toBe('ended');
+    expect(ended.request_counts.canceled).toBeGreaterThan(10);
+    const results = await cqb(['batch', 'results', id]);
+    expect(results.code).toBe(0);
+    expect(results.stdout.trimEnd().split('\n')).toHaveLength(20);
+  }, 120_000);
 });
 
 /**
