@@ -12,6 +12,6 @@ process.exitCode = await runCli(process.argv.slice(2), {
   env: process.env,
   stdout: process.stdout,
   stderr: process.stderr,
-  // Touched only by `cq submit -`: opening stdin early can hold the process open.
+  // Touched only by `cq submit -` and `cq batch submit -`: opening stdin early can hold the process open.
   stdin: { [Symbol.asyncIterator]: () => process.stdin[Symbol.asyncIterator]() },
 });

@@ -186,11 +186,12 @@ export class ClaudeQueueClient {
 
   /**
    * `POST /v1/batches`: the new batch (in progress), every request a job, all enqueued or
-   * none. A `BatchRequest` whose `requests` is an array goes as one JSON body, and errors
-   * name `requests[i].field`. Requests from any other iterable (or a bare iterable) are
-   * streamed as they are drawn: as JSON lines (`application/x-ndjson`, which the API also
-   * reads line by line), errors then naming `line n.field` for the n-th request (from
-   * 1); with `metadata` or webhook fields as well, as a JSON body written as it goes.
+   * none. Requests in an array (bare, or as `requests`) go as one JSON body, and errors
+   * name `requests[i].field`. Requests from any other iterable (a generator, a file's
+   * lines) are streamed as they are drawn: as JSON lines (`application/x-ndjson`, which
+   * the API also reads line by line), errors then naming `line n.field` for the n-th
+   * request (from 1); with `metadata` or webhook fields as well, as a JSON body written
+   * as it goes.
    * If the iterable throws, the request is abandoned and that error is thrown.
    */
   async submitBatch(batch: BatchRequest | BatchInput | BatchRequestItems, options: SubmitBatchOptions = {}): Promise<Batch> {
