@@ -11,6 +11,7 @@ import { startTestApi, type TestApi } from '../support/apiServer.js';
 import { createTestEnv, waitFor, type TestEnv } from '../support/env.js';
 import { submitJob, waitForFinal } from '../support/jobs.js';
 import { startRedisServer, type RedisServer } from '../support/redisServer.js';
+import { startApiProcess, startWorkerProcess, type AppProcess } from '../support/workerProcess.js';
 
 const FAKE_CLAUDE = fileURLToPath(new URL('../support/fake-claude.mjs', import.meta.url));
 
@@ -88,4 +89,43 @@ it('lets a worker finish a job that was running while Redis restarted', async ()
   await waitForRedis(api.ctx.redis, 10_000);
   const done = await waitForFinal(api, tenant.api_key, job.id);
   expect(done).toMatchObject({ status: 'succeeded', attempts: 1, result: { text: 'fake: FAKE:sleep:1500 through the outage' } });
+});
+
+it("logs an outage in a few JSON lines per process, not one per retry of every connection", { timeout: 60_000 }, async () => {
+  const procs: Record<string, AppProcess> = {
+    api: startApiProcess(env.processEnv({ PORT: '0' })),
+    worker: startWorkerProcess(env.processEnv({ CLAUDE_BIN: FAKE_CLAUDE, SANDBOX: 'off' })),
+  };
+  try {
+    await Promise.all(Object.values(procs).map((p) => p.ready));
+    const before = Object.fromEntries(Object.entries(procs).map(([name, p]) => [name, p.output().length]));
+    // Long enough for every connection to retry many times (every 50–500 ms).
+    await redis.stop();
+    await new Promise((r) => setTimeout(r, 3000));
+    await redis.start();
+    await waitFor(() => (Object.values(procs).every((p) => p.output().includes('"redis reachable again"')) ? true : undefined), 20_000, 'both to reconnect');
+
+    for (const [name, p] of Object.entries(procs)) {
+      const text = p.output().slice(before[name]);
+      const lines = text.split('\n').filter(Boolean);
+      // JSON, every line: no raw "[ioredis] Unhandled error event" stack, on stdout or stderr.
+      const parsed = lines.map((l) => {
+        try {
+          return JSON.parse(l) as { msg: string; err?: Record<string, unknown> };
+        } catch {
+          throw new Error(`${name} printed a line that is not JSON: ${l}`);
+        }
+      });
+      expect(p.errorOutput(), `${name}'s stderr`).toBe('');
+      expect(parsed.filter((l) => l.msg === 'redis unreachable; reconnecting'), `${name}: ${text}`).toHaveLength(1);
+      expect(parsed.filter((l) => l.msg === 'redis reachable again'), `${name}: ${text}`).toHaveLength(1);
+      // The few lines an outage is worth (a reader noticing it may add one), not hundreds.
+      expect(lines.length, `${name}: ${text}`).toBeLessThanOrEqual(4);
+      expect(text).not.toContain('"type":"Object"');
+      const unreachable = parsed.find((l) => l.msg === 'redis unreachable; reconnecting')!;
+      expect(unreachable.err).toMatchObject({ code: 'ECONNREFUSED', message: expect.stringContaining('ECONNREFUSED') });
+    }
+  } finally {
+    await Promise.all(Object.values(procs).map((p) => p.stop()));
+  }
 });

@@ -14,6 +14,8 @@ export interface AppProcess {
   ready: Promise<void>;
   /** Everything it printed on stdout so far (pino JSON lines). */
   output(): string;
+  /** Everything it printed on stderr so far (nothing, when all is well: logs go to stdout). */
+  errorOutput(): string;
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 export type WorkerProcess = AppProcess;
@@ -47,6 +49,7 @@ function startAppProcess(app: 'api' | 'worker', readyMessage: string, env: Recor
     child,
     ready,
     output: () => stdout,
+    errorOutput: () => stderr,
     async stop(signal = 'SIGTERM') {
       if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
       const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));

@@ -13,6 +13,8 @@ import {
   createKeys,
   createRedis,
   defaultTenantLimits,
+  describeRedisUrl,
+  RedisOutageLog,
   retentionSeconds,
   sessionTtlSeconds,
   JobEventLog,
@@ -79,13 +81,14 @@ export interface ApiContext {
 export function createApiContext(config: ApiConfig, logger: Logger): ApiContext {
   const keys = createKeys(config.QUEUE_PREFIX);
   // Fail fast while Redis is away (503 within a second) instead of queueing commands.
-  const redis = createRedis(config.REDIS_URL, 'client');
-  redis.on('error', (err) => logger.warn({ err: { message: err.message } }, 'redis connection error'));
+  // Both connections report an outage to one log: once, summarized, and when it ends.
+  const outageLog = new RedisOutageLog(logger, { redis: describeRedisUrl(config.REDIS_URL) });
+  const redis = createRedis(config.REDIS_URL, 'client', {}, outageLog);
   const queue = createClaudeQueue(redis, keys);
   const scheduler = new Scheduler(redis, keys, { defaults: defaultTenantLimits(config) });
   const metrics = createApiMetrics({ redis, keys, scheduler, logger });
   // A subscriber connection queues its SUBSCRIBE until Redis answers and resubscribes by itself.
-  const watcher = new JobWatcher(createRedis(config.REDIS_URL, 'worker'), keys, logger);
+  const watcher = new JobWatcher(createRedis(config.REDIS_URL, 'worker', {}, outageLog), keys, logger);
   queue.on('error', (err) => logger.warn({ err: { message: err.message } }, 'queue error'));
   const webhookQueue = createWebhookQueue(redis, keys);
   webhookQueue.on('error', (err) => logger.warn({ err: { message: err.message } }, 'queue error'));
@@ -132,3 +135,4 @@ export function createApiContext(config: ApiConfig, logger: Logger): ApiContext 
     },
   };
 }
+      outageLog.close();

@@ -12,6 +12,8 @@ import {
   createKeys,
   createRedis,
   defaultTenantLimits,
+  describeRedisUrl,
+  RedisOutageLog,
   retentionSeconds,
   sessionTtlSeconds,
   JobEventLog,
@@ -76,14 +78,12 @@ export function resolveClaudeBin(configured: string | undefined): string {
 export function createClaudeWorker(options: ClaudeWorkerOptions): ClaudeWorker {
   const { config, logger } = options;
   const keys = createKeys(config.QUEUE_PREFIX);
-  // Workers ride out Redis restarts: their connections queue commands and reconnect.
-  const connection = createRedis(config.REDIS_URL, 'worker');
-  const store = createRedis(config.REDIS_URL, 'worker');
-  const subscriber = createRedis(config.REDIS_URL, 'worker');
-  // ioredis reconnects by itself; an outage is worth a warning, not a crash.
-  for (const conn of [connection, store, subscriber]) {
-    conn.on('error', (err: Error) => logger.warn({ err: { message: err.message } }, 'redis connection error'));
-  }
+  // Workers ride out Redis restarts: their connections queue commands and reconnect. An
+  // outage is worth a warning, not a crash, and one (summarized), not one per retry.
+  const outageLog = new RedisOutageLog(logger, { redis: describeRedisUrl(config.REDIS_URL) });
+  const connection = createRedis(config.REDIS_URL, 'worker', {}, outageLog);
+  const store = createRedis(config.REDIS_URL, 'worker', {}, outageLog);
+  const subscriber = createRedis(config.REDIS_URL, 'worker', {}, outageLog);
   const jobs = new JobStore(store, keys);
   // A crashed worker's slots come free when their leases lapse: twice the job lock,
   // renewed every third of it while the job runs.
@@ -270,6 +270,7 @@ export function createClaudeWorker(options: ClaudeWorkerOptions): ClaudeWorker {
       await health?.close();
       await pool?.close();
       await sandbox.close();
+      outageLog.close();
     },
   };
 }

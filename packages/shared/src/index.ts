@@ -1,6 +1,7 @@
 export * from './config.js';
 export * from './keys.js';
 export * from './redis.js';
+export * from './redisOutageLog.js';
 export * from './shutdown.js';
 export * from './redisScript.js';
 export * from './ids.js';

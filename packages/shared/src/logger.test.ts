@@ -35,6 +35,15 @@ describe('createLogger', () => {
     expect(JSON.parse(lines[0]!)).toMatchObject({ job_id: 'j-1', prompt: '[redacted]', msg: 'ran' });
   });
 
+  it('logs an err that is not an Error as it is, and an Error with its type', () => {
+    const { lines, destination } = capture();
+    const log = createLogger('test', 'info', { destination });
+    log.warn({ err: { message: 'connect ECONNREFUSED' } }, 'plain');
+    log.warn({ err: new TypeError('bad') }, 'error');
+    expect(JSON.parse(lines[0]!).err).toEqual({ message: 'connect ECONNREFUSED' });
+    expect(JSON.parse(lines[1]!).err).toMatchObject({ type: 'TypeError', message: 'bad', stack: expect.stringContaining('TypeError: bad') });
+  });
+
   it('formats a line for a terminal', () => {
     const line = JSON.stringify({ level: 30, time: Date.UTC(2026, 0, 1, 12, 34, 56), name: 'api', msg: 'hello', job_id: 'j-1' });
     expect(formatPretty(line)).toBe('12:34:56 INFO  api: hello job_id=j-1\n');

@@ -57,6 +57,15 @@ function prettyStdout(): DestinationStream {
   });
 }
 
+/**
+ * `err` in a log line: an Error as pino serializes one (type, message, stack); anything
+ * else as it is. Code often logs `{ err: { message } }` to leave a stack out, and pino's
+ * own serializer would turn that into `{"type":"Object", …, "stack":""}`.
+ */
+function serializeErr(err: unknown): unknown {
+  return err instanceof Error ? pino.stdSerializers.err(err) : err;
+}
+
 export interface LoggerOptions {
   /** Where lines go (default: stdout, pretty when it is a terminal). */
   destination?: DestinationStream;
@@ -64,7 +73,7 @@ export interface LoggerOptions {
 
 export function createLogger(name: string, level: string, options: LoggerOptions = {}): Logger {
   const destination = options.destination ?? (process.stdout.isTTY ? prettyStdout() : undefined);
-  const settings = { name, level, redact: { paths: REDACT_PATHS, censor: '[redacted]' } };
+  const settings = { name, level, redact: { paths: REDACT_PATHS, censor: '[redacted]' }, serializers: { err: serializeErr } };
   return destination ? pino(settings, destination) : pino(settings);
 }
 export type { Logger };

@@ -1,4 +1,5 @@
 import { Redis, type RedisOptions } from 'ioredis';
+import type { RedisOutageLog } from './redisOutageLog.js';
 
 export type RedisRole =
   /** Request/response work (the API, stores): fail fast instead of queueing commands while Redis is away. */
@@ -6,8 +7,47 @@ export type RedisRole =
   /** BullMQ workers and blocking connections: BullMQ requires `maxRetriesPerRequest: null`. */
   | 'worker';
 
-/** One factory for every Redis connection, so their options are decided in one place. */
-export function createRedis(url: string, role: RedisRole, extra: RedisOptions = {}): Redis {
+/**
+ * A connection whose errors go to the process's RedisOutageLog instead of its 'error'
+ * listeners. ioredis emits 'error' only for the connection itself (a command's failure
+ * rejects that command), and BullMQ forwards each one from every Queue and Worker built
+ * on the connection: one outage, N lines per retry. Its copies (`duplicate()`, BullMQ's
+ * blocking connections) report the same way.
+ */
+class ReportingRedis extends Redis {
+  private readonly outageLog: RedisOutageLog | undefined;
+
+  /** `url` undefined: everything is in `options` (a duplicate's). */
+  constructor(outageLog: RedisOutageLog | undefined, url: string | undefined, options: RedisOptions) {
+    // ioredis skips an undefined argument.
+    super(url as string, options);
+    this.outageLog = outageLog;
+    // ioredis prints "[ioredis] Unhandled error event" (raw, with a stack) for an error
+    // no one listens to, and checks for listeners before it emits: so one is always there.
+    // It is never called: emit() below takes every 'error'.
+    this.on('error', () => undefined);
+    this.on('ready', () => this.outageLog?.connected());
+  }
+
+  override emit(event: string | symbol, ...args: unknown[]): boolean {
+    if (event !== 'error') return super.emit(event, ...args);
+    // Without an outage log (a component's extra connection), the process's own
+    // connections to the same Redis see the same outage and report it.
+    this.outageLog?.connectionError(args[0]);
+    return true;
+  }
+
+  override duplicate(override?: Partial<RedisOptions>): Redis {
+    return new ReportingRedis(this.outageLog, undefined, { ...this.options, ...override });
+  }
+}
+
+/**
+ * One factory for every Redis connection, so their options are decided in one place.
+ * `outageLog` is where the connection's errors are reported (one per process, shared by
+ * its connections); commands still fail or wait as `role` says.
+ */
+export function createRedis(url: string, role: RedisRole, extra: RedisOptions = {}, outageLog?: RedisOutageLog): Redis {
   const base: RedisOptions =
     role === 'worker'
       ? { maxRetriesPerRequest: null, enableReadyCheck: true }
@@ -16,7 +56,7 @@ export function createRedis(url: string, role: RedisRole, extra: RedisOptions = 
   // back the less of a job lock's life the outage eats (a lock that lapses meanwhile
   // lets another worker run the job again: README, Reliability).
   const retryStrategy = (times: number) => Math.min(50 * 2 ** Math.min(times, 4), 500);
-  return new Redis(url, { ...base, retryStrategy, lazyConnect: false, ...extra });
+  return new ReportingRedis(outageLog, url, { ...base, retryStrategy, lazyConnect: false, ...extra });
 }
 
 /**
