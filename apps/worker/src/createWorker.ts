@@ -39,6 +39,7 @@ import type { ClaudeRunner } from './cli/runner.js';
 import { ABORT_REASONS, createClaudeProcessor } from './jobs/jobProcessor.js';
 import { startWebhookDelivery } from './webhooks/startWebhookDelivery.js';
 import { createSandbox } from './sandbox/createSandbox.js';
+import { hasDeploymentCredential, MISSING_CREDENTIAL_MESSAGE, MODEL_CREDENTIAL_VARS } from './sandbox/modelCredentials.js';
 import { createPoolRunner } from './pool/poolRunner.js';
 import { WarmPool } from './pool/warmPool.js';
 
@@ -204,7 +205,11 @@ export function createClaudeWorker(options: ClaudeWorkerOptions): ClaudeWorker {
   // METRICS_PORT: /metrics, /healthz and /readyz for Prometheus and orchestrators.
   let stopping = false;
   let health: HealthServer | null = null;
+  // Jobs of tenants without credentials of their own fail as auth_failed: say so at start.
+  const hasCredential = hasDeploymentCredential(options.env ?? process.env);
+  if (!hasCredential) logger.warn({ variables: [...MODEL_CREDENTIAL_VARS] }, MISSING_CREDENTIAL_MESSAGE);
   const readiness = createReadinessCheck({
+    hasCredential,
     redis: store,
     claudeBin,
     sandbox,

@@ -13,6 +13,7 @@ import path from 'node:path';
 import { execa } from 'execa';
 import type { Redis } from 'ioredis';
 import { createMetricsAuth, renderMetrics, type FailedLogins, type Logger, type MetricsRegistry } from '@claude-queue/shared';
+import { MISSING_CREDENTIAL_MESSAGE } from './sandbox/modelCredentials.js';
 import type { Sandbox } from './sandbox/sandbox.js';
 
 export interface Readiness {
@@ -22,6 +23,13 @@ export interface Readiness {
   /** `bubblewrap`, or `off`: then `warning` says the runs are not isolated. */
   sandbox: string;
   warning?: string;
+  /**
+   * `deployment` when the worker's environment holds a model credential; `none` when only
+   * tenants' own credentials can run jobs: still ready (those tenants' jobs run), and
+   * `credentials_warning` says what to set for the others.
+   */
+  model_credentials?: 'deployment' | 'none';
+  credentials_warning?: string;
 }
 
 /** What /readyz and the start log say of a worker with SANDBOX=off. */
@@ -180,6 +188,8 @@ export interface ReadinessCheckOptions {
   sandbox: Sandbox;
   /** True once shutdown began: the worker takes no more jobs. */
   isStopping: () => boolean;
+  /** Whether the worker's environment holds a model credential (hasDeploymentCredential). */
+  hasCredential: boolean;
   /** Called once with the version the CLI printed at start. */
   onCliVersion?: (version: string) => void;
   logger: Logger;
@@ -272,7 +282,14 @@ export function createReadinessCheck(options: ReadinessCheckOptions): ReadinessC
       const accepting = !options.isStopping();
       const [redis, cli] = await Promise.all([redisOk(), cliOk()]);
       const sandbox = options.sandbox.kind;
-      return { ready: accepting && redis && cli, checks: { redis, cli, accepting }, sandbox, ...(sandbox === 'off' ? { warning: UNSANDBOXED_WARNING } : {}) };
+      return {
+        ready: accepting && redis && cli,
+        checks: { redis, cli, accepting },
+        sandbox,
+        ...(sandbox === 'off' ? { warning: UNSANDBOXED_WARNING } : {}),
+        model_credentials: options.hasCredential ? 'deployment' : 'none',
+        ...(options.hasCredential ? {} : { credentials_warning: MISSING_CREDENTIAL_MESSAGE }),
+      };
     },
   };
 }

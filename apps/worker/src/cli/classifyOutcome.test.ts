@@ -38,6 +38,8 @@ describe('classifyOutcome', () => {
   it('recognises "Not logged in" as auth_failed', () => {
     const c = classifyOutcome(outcome({ result: cliResult({ is_error: true, result: 'Not logged in · Please run /login' }) }));
     expect(c.ok === false && c.error.code).toBe('auth_failed');
+    // Not the CLI's words, useless to an HTTP caller: what the operator must set.
+    expect(c.ok === false && c.error.message).toMatch(/^no model credential: set ANTHROPIC_API_KEY, ANTHROPIC_AUTH_TOKEN, CLAUDE_CODE_OAUTH_TOKEN/);
   });
 
   it.each([

@@ -9,6 +9,7 @@
 import { constants } from 'node:os';
 import type { JobError, JobErrorCode, JobResult, RunSpend } from '@claude-queue/shared';
 import type { ClaudeRunOutcome } from './runner.js';
+import { MISSING_CREDENTIAL_MESSAGE } from '../sandbox/modelCredentials.js';
 
 /** A failed run's `spent`: what the CLI reported it cost, when it got as far as a result. */
 export type Classified = { ok: true; result: JobResult } | { ok: false; error: JobError; spent?: RunSpend };
@@ -33,7 +34,10 @@ function codeForStatus(status: number): JobErrorCode {
   return 'invalid_request';
 }
 
-const NOT_LOGGED_IN = /not logged in|invalid api key|please run \/login/i;
+/** The CLI found no credential at all ("Not logged in · Please run /login"). */
+const NOT_LOGGED_IN = /not logged in|please run \/login/i;
+/** The model API refused the credential it was given. */
+const INVALID_KEY = /invalid api key/i;
 const NETWORK = /connection error|ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENOTFOUND|fetch failed|socket hang up/i;
 const SESSION_MISSING = /No conversation found with session ID/i;
 /** Commander's usage errors: a flag or value the CLI refused. */
@@ -75,7 +79,8 @@ function classifyFailedResult(r: NonNullable<ClaudeRunOutcome['result']>, messag
     }
     // With stream-json (2.1.x) a missing session is a result with this in `errors`.
     if (SESSION_MISSING.test(message)) return fail('session_not_found', message);
-    if (NOT_LOGGED_IN.test(message)) return fail('auth_failed', message);
+    if (NOT_LOGGED_IN.test(message)) return fail('auth_failed', MISSING_CREDENTIAL_MESSAGE);
+    if (INVALID_KEY.test(message)) return fail('auth_failed', message);
     if (NETWORK.test(message)) return fail('api_error', message);
     return fail('cli_error', message || `the CLI reported an error (${r.subtype})`);
   }

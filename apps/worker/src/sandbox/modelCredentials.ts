@@ -18,6 +18,20 @@ export const CLOUD_PROVIDER_VARS = ['CLAUDE_CODE_USE_BEDROCK', 'CLAUDE_CODE_USE_
 
 export const DEFAULT_MODEL_API = 'https://api.anthropic.com';
 
+/**
+ * What an operator must do when no credential reaches the model: the job's error (the
+ * CLI only says "Not logged in · Please run /login", which means nothing to an HTTP
+ * caller), the start warning and /readyz all say it in these words.
+ */
+export const MISSING_CREDENTIAL_MESSAGE =
+  `no model credential: set ${MODEL_CREDENTIAL_VARS.join(', ')} or ${CUSTOM_HEADERS_VAR} in the worker's environment, ` +
+  "or give the tenant its own (PATCH /v1/admin/tenants/{id} with credentials)";
+
+/** Whether the worker's own environment holds any way to authenticate to the model API. */
+export function hasDeploymentCredential(env: NodeJS.ProcessEnv): boolean {
+  return [...MODEL_CREDENTIAL_VARS, CUSTOM_HEADERS_VAR, ...CLOUD_PROVIDER_VARS].some((name) => Boolean(env[name]));
+}
+
 export interface ModelRoute {
   /** Where the CLI's model API calls go: the worker's ANTHROPIC_BASE_URL, else the Anthropic API. */
   upstream: URL;
