@@ -17,7 +17,7 @@ import { createClaudeQueue, createKeys, JobLife, Scheduler, type EffectiveLimits
 import { DISPATCH_BEFORE } from './baseline/dispatchBefore.js';
 import { startRedisServer } from '../test/support/redisServer.js';
 
-const UNLIMITED: EffectiveLimits = { rate: null, max_concurrency: null, max_queued: null, requests_per_minute: null, weight: 1 };
+const UNLIMITED: EffectiveLimits = { rate: null, max_concurrency: null, max_queued: null, requests_per_minute: null, weight: 1, max_stored_bytes: null, budget_usd: null };
 const LOAD = { A: 1000, B: 20, C: 20 };
 const IDLE_TICKS = 2000;
 /** The load dispatched this many times per round, for CPU figures above the clocks' grain. */

@@ -27,6 +27,7 @@ import {
   Scheduler,
   SessionStore,
   TenantStore,
+  TenantUsage,
   type ApiConfig,
   type ClaudeQueue,
   type FailedLogins,
@@ -53,6 +54,8 @@ export interface ApiContext {
   life: JobLife;
   sessions: SessionStore;
   batches: BatchStore;
+  /** A tenant's stored bytes and budget as they stand (the job life's scripts count them). */
+  usage: TenantUsage;
   /** Conversations' stored state (what DELETE /v1/sessions/{id} removes). */
   conversations: ConversationStore;
   idempotency: IdempotencyStore;
@@ -106,6 +109,7 @@ export function createApiContext(config: ApiConfig, logger: Logger): ApiContext 
     sessions: new SessionStore(redis, keys, sessionTtlSeconds(config)),
     conversations: new RedisConversationStore(redis, keys, sessionTtlSeconds(config)),
     batches: new BatchStore(redis, keys, scheduler, retentionSeconds(config)),
+    usage: new TenantUsage(redis, keys),
     idempotency: new IdempotencyStore(redis, keys, config.IDEMPOTENCY_TTL_HOURS * 3600),
     scheduler,
     events: new JobEventLog(redis, keys, retentionSeconds(config)),
@@ -132,7 +136,7 @@ export function createApiContext(config: ApiConfig, logger: Logger): ApiContext 
       watcher.close();
       await queue.close();
       redis.disconnect();
+      outageLog.close();
     },
   };
 }
-      outageLog.close();

@@ -41,7 +41,7 @@ const admin = (method: string, path: string, body?: unknown) =>
 const jobsWith = (key: string) => api.request('GET', '/v1/jobs', { key });
 
 /** The deployment's defaults in this test env (config.ts). */
-const DEFAULTS = { rate: null, max_concurrency: null, max_queued: 10_000, requests_per_minute: 600, weight: 1 };
+const DEFAULTS = { rate: null, max_concurrency: null, max_queued: 10_000, requests_per_minute: 600, weight: 1, max_stored_bytes: 1024 * 1024 * 1024, budget_usd: null };
 
 describe('tenants', () => {
   it('creates a tenant with limits and shows the key only in that answer', async () => {

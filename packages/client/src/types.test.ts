@@ -22,6 +22,7 @@ import type {
   JobView,
   PermissionMode as ServerPermissionMode,
   ServiceEventType,
+  BudgetReached,
   SessionPage as ServerSessionPage,
   SessionView,
 } from '@claude-queue/shared';
@@ -37,6 +38,7 @@ import type {
   BatchResultLine,
   BatchStatus,
   BatchWebhookPayload,
+  BudgetReachedWebhookPayload,
   Job,
   JobError,
   JobPage,
@@ -117,8 +119,9 @@ describe('client types match the server', () => {
     expectTypeOf<WebhookPayload['type']>().toEqualTypeOf<ServiceEventType>();
     expectTypeOf<Extract<WebhookPayload, { type: 'batch.ended' }>>().toEqualTypeOf<BatchWebhookPayload>();
     expectTypeOf<BatchView>().toExtend<BatchWebhookPayload['data']>();
+    expectTypeOf<BudgetReached>().toEqualTypeOf<BudgetReachedWebhookPayload['data']>();
     // Narrowing by `type` reaches each payload's own data.
-    const read = (p: WebhookPayload) => (p.type === 'batch.ended' ? p.data.request_counts : p.data.status);
-    expectTypeOf(read).returns.toEqualTypeOf<BatchRequestCounts | JobStatus>();
+    const read = (p: WebhookPayload) => (p.type === 'batch.ended' ? p.data.request_counts : p.type === 'tenant.budget_reached' ? p.data.spent_usd : p.data.status);
+    expectTypeOf(read).returns.toEqualTypeOf<BatchRequestCounts | JobStatus | number>();
   });
 });

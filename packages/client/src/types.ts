@@ -17,7 +17,10 @@ export type PermissionMode = 'acceptEdits' | 'auto' | 'bypassPermissions' | 'man
 /** A job's webhook events, as a job asks for them in `webhook_events`. */
 export type JobWebhookEventType = 'job.started' | 'job.succeeded' | 'job.failed' | 'job.canceled';
 /** Every webhook event: a job's, and a batch's end. */
-export type WebhookEventType = JobWebhookEventType | 'batch.ended';
+/** What a batch may ask for in `webhook_events`: its requests' job events, and its end. */
+export type BatchWebhookEventType = JobWebhookEventType | 'batch.ended';
+/** Every webhook event: a job's, a batch's end, and a tenant's budget reached. */
+export type WebhookEventType = BatchWebhookEventType | 'tenant.budget_reached';
 
 /** The body of `POST /v1/jobs` (the README's "Submit body" says what each field does). */
 export interface JobRequest {
@@ -164,7 +167,7 @@ export interface Batch {
   /** Where its webhooks go (null: the tenant's default URL). */
   webhook_url: string | null;
   /** `batch.ended`, and its requests' own job events when asked for. */
-  webhook_events: WebhookEventType[];
+  webhook_events: BatchWebhookEventType[];
 }
 
 /** One page of `GET /v1/batches`, newest first. */
@@ -189,7 +192,7 @@ export interface BatchRequest {
   metadata?: Record<string, unknown>;
   webhook_url?: string;
   /** (default: `['batch.ended']`); job events listed too are sent for each request. */
-  webhook_events?: WebhookEventType[];
+  webhook_events?: BatchWebhookEventType[];
 }
 
 /** A batch whose failed requests `POST /v1/batches/{id}/retry` put back in the queue. */
@@ -254,5 +257,20 @@ export interface BatchWebhookPayload {
   data: Batch;
 }
 
+/** The body of a tenant's `tenant.budget_reached` delivery (to the tenant's webhook_url), once per budget period. */
+export interface BudgetReachedWebhookPayload {
+  type: 'tenant.budget_reached';
+  timestamp: string;
+  data: {
+    tenant_id: string;
+    /** The UTC day (YYYY-MM-DD) or month (YYYY-MM) whose budget was reached. */
+    period: string;
+    budget: { amount: number; per: 'day' | 'month' } | null;
+    spent_usd: number;
+    /** When the next period begins, and runs start again. */
+    resets_at: string;
+  };
+}
+
 /** The body of any webhook delivery: narrow it by `type`. */
-export type WebhookPayload = JobWebhookPayload | BatchWebhookPayload;
+export type WebhookPayload = JobWebhookPayload | BatchWebhookPayload | BudgetReachedWebhookPayload;

@@ -4,6 +4,7 @@
  */
 import path from 'node:path';
 import { z } from 'zod';
+import { BUDGET_PERIODS } from './limits.js';
 import { parseHostRule, type HostRule } from './net/hostRules.js';
 import { isLoopbackHost } from './net/loopback.js';
 
@@ -83,6 +84,11 @@ const sharedSchema = z.object({
   TENANT_REQUESTS_PER_MINUTE: positiveInt.default(600),
   /** Scheduling weight of a tenant (default: 1). */
   TENANT_WEIGHT: z.coerce.number().min(0.01).max(100).default(1),
+  /** Bytes one tenant's job records may hold in Redis until they expire (default: 1 GiB). */
+  TENANT_MAX_STORED_BYTES: positiveInt.default(1024 * 1024 * 1024),
+  /** Model spend a tenant may reach per TENANT_BUDGET_PER, in USD (default: unlimited). */
+  TENANT_BUDGET_USD: z.coerce.number().positive().optional(),
+  TENANT_BUDGET_PER: z.enum(BUDGET_PERIODS).default('day'),
   /**
    * 32 bytes, base64 or hex, that encrypt tenants' own model credentials (AES-256-GCM).
    * No default: without it, tenants can't be given credentials.
@@ -274,14 +280,30 @@ export function defaultTenantLimits(config: SharedConfig): import('./limits.js')
     max_queued: config.TENANT_MAX_QUEUED,
     requests_per_minute: config.TENANT_REQUESTS_PER_MINUTE,
     weight: config.TENANT_WEIGHT,
+    max_stored_bytes: config.TENANT_MAX_STORED_BYTES,
+    budget_usd: config.TENANT_BUDGET_USD ? { amount: config.TENANT_BUDGET_USD, per: config.TENANT_BUDGET_PER } : null,
   };
 }
 export type ApiConfig = z.infer<typeof apiSchema>;
 export type WorkerConfig = z.infer<typeof workerSchema>;
 
+/** One variable at fault and what is wrong with it. */
+export interface ConfigIssue {
+  variable: string;
+  problem: string;
+}
+
+/**
+ * A configuration the process can't start with. Its message is one line, `invalid
+ * configuration: VAR: problem; VAR2: problem`, so it reads the same in a terminal and in
+ * a log collector (startOrExitOnConfigError prints it without a stack trace).
+ */
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
   readonly code = 'invalid_config';
+  constructor(readonly issues: readonly ConfigIssue[]) {
+    super(`invalid configuration: ${issues.map((i) => `${i.variable}: ${i.problem}`).join('; ')}`);
+  }
 }
 
 function parseEnv<T extends z.ZodType>(schema: T, env: NodeJS.ProcessEnv): z.infer<T> {
@@ -310,17 +332,3 @@ export async function startOrExitOnConfigError<T>(program: string, start: () => 
 export const loadSharedConfig = (env: NodeJS.ProcessEnv = process.env): SharedConfig => parseEnv(sharedSchema, env);
 export const loadApiConfig = (env: NodeJS.ProcessEnv = process.env): ApiConfig => parseEnv(apiSchema, env);
 export const loadWorkerConfig = (env: NodeJS.ProcessEnv = process.env): WorkerConfig => parseEnv(workerSchema, env);
-/** One variable at fault and what is wrong with it. */
-export interface ConfigIssue {
-  variable: string;
-  problem: string;
-}
-
-/**
- * A configuration the process can't start with. Its message is one line, `invalid
- * configuration: VAR: problem; VAR2: problem`, so it reads the same in a terminal and in
- * a log collector (startOrExitOnConfigError prints it without a stack trace).
- */
-  constructor(readonly issues: readonly ConfigIssue[]) {
-    super(`invalid configuration: ${issues.map((i) => `${i.variable}: ${i.problem}`).join('; ')}`);
-  }

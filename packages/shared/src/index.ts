@@ -21,6 +21,8 @@ export * from './queue.js';
 export * from './logger.js';
 export * from './paths.js';
 export * from './limits.js';
+export * from './usage/tenantUsage.js';
+export * from './usage/periods.js';
 export * from './secrets.js';
 export * from './scheduler/scheduler.js';
 export * from './jobEvents.js';

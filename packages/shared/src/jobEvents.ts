@@ -34,16 +34,23 @@ export interface JobEvent {
 
 /** A job's events on the service-wide stream, which webhooks deliver (a job asks for them in `webhook_events`). */
 export const JOB_SERVICE_EVENT_TYPES = ['job.started', 'job.succeeded', 'job.failed', 'job.canceled'] as const;
-/** Every event on the service-wide stream: a job's, and a batch's end (again after a retry ends it again). */
-export const SERVICE_EVENT_TYPES = [...JOB_SERVICE_EVENT_TYPES, 'batch.ended'] as const;
+/** A batch's events a batch asks for in `webhook_events`: its requests', and its end (again after a retry ends it again). */
+export const BATCH_WEBHOOK_EVENT_TYPES = [...JOB_SERVICE_EVENT_TYPES, 'batch.ended'] as const;
+/** Every event on the service-wide stream: a job's, a batch's end, a tenant reaching its budget (once a period). */
+export const SERVICE_EVENT_TYPES = [...BATCH_WEBHOOK_EVENT_TYPES, 'tenant.budget_reached'] as const;
 
 export type JobServiceEventType = (typeof JOB_SERVICE_EVENT_TYPES)[number];
+export type BatchWebhookEventType = (typeof BATCH_WEBHOOK_EVENT_TYPES)[number];
 export type ServiceEventType = (typeof SERVICE_EVENT_TYPES)[number];
 
-/** One entry of the service-wide stream. `attempt`: the job's attempt, or which ending of the batch (1 first). */
+/**
+ * One entry of the service-wide stream. `attempt`: the job's attempt, or which ending of
+ * the batch (1 first); `period`: the budget's UTC day (YYYY-MM-DD) or month (YYYY-MM).
+ */
 export type ServiceEvent =
   | { id: string; type: JobServiceEventType; job_id: string; tenant_id: string; attempt: number }
-  | { id: string; type: 'batch.ended'; batch_id: string; tenant_id: string; attempt: number };
+  | { id: string; type: 'batch.ended'; batch_id: string; tenant_id: string; attempt: number }
+  | { id: string; type: 'tenant.budget_reached'; tenant_id: string; period: string };
 
 export class JobEventLog {
   constructor(

@@ -37,6 +37,12 @@ export interface Keys {
   requestRate(keyId: string, minute: number): string;
   /** Usage of one tenant on one UTC day (YYYY-MM-DD): a hash of counters. */
   usageDay(tenantId: string, day: string): string;
+  /** A tenant's usage of one UTC month (YYYY-MM): the same counters as a day's, for monthly budgets. */
+  usageMonth(tenantId: string, month: string): string;
+  /** What a tenant's job records hold: a hash of job id → bytes, with the sum under '*total' (usage/scripts.ts). */
+  tenantStored(tenantId: string): string;
+  /** When each of those records expires: job id → ms (+inf while it has no expiry). */
+  tenantStoredUntil(tenantId: string): string;
   // The scheduler (scheduler/scheduler.ts). Its dispatch script walks tenants it only
   // learns inside Redis, so it builds their keys there from `prefix` with the same
   // patterns as these functions (checked by scheduler.test.ts).
@@ -73,8 +79,8 @@ export interface Keys {
   events(): string;
   /** Held by the one worker cleaning up at a time. */
   janitorLock(): string;
-  /** Every attempt to deliver a job's (or a batch's) webhooks: a list of JSON (webhooks/deliveryLog.ts). */
-  webhookDeliveries(subject: 'job' | 'batch', id: string): string;
+  /** Every attempt to deliver a job's (a batch's, a tenant's own) webhooks: a list of JSON (webhooks/deliveryLog.ts). */
+  webhookDeliveries(subject: 'job' | 'batch' | 'tenant', id: string): string;
   /** Webhook URLs a tenant's receivers answered 410 Gone: a set; deliveries there stop. */
   webhookDisabledUrls(tenantId: string): string;
   /** Failed logins from one client address in the current window: a counter that expires (http/failedLogins.ts). */
@@ -104,6 +110,9 @@ export function createKeys(prefix: string): Keys {
     tenantKeysLastUsed: (tenantId) => `${prefix}:tenant:${tenantId}:keys:last_used`,
     requestRate: (keyId, minute) => `${prefix}:rpm:${keyId}:${minute}`,
     usageDay: (tenantId, day) => `${prefix}:usage:${tenantId}:${day}`,
+    usageMonth: (tenantId, month) => `${prefix}:usage:${tenantId}:${month}`,
+    tenantStored: (tenantId) => `${prefix}:tenant:${tenantId}:stored`,
+    tenantStoredUntil: (tenantId) => `${prefix}:tenant:${tenantId}:stored-until`,
     prefix,
     intake: (tenantId) => `${prefix}:tenant:${tenantId}:intake`,
     running: (tenantId) => `${prefix}:tenant:${tenantId}:running`,

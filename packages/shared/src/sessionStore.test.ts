@@ -45,7 +45,7 @@ it("lets a later run of the same job take the lock over, and the earlier run's r
 it("runs a session's turns one at a time in the order they were submitted, whatever became of the earlier ones", async () => {
   const keys = createKeys(prefix);
   const queue = createClaudeQueue(redis, keys);
-  const life = new JobLife(redis, keys, new Scheduler(redis, keys, { defaults: { rate: null, max_concurrency: null, max_queued: null, requests_per_minute: null, weight: 1 } }), {
+  const life = new JobLife(redis, keys, new Scheduler(redis, keys, { defaults: { rate: null, max_concurrency: null, max_queued: null, requests_per_minute: null, weight: 1, max_stored_bytes: null, budget_usd: null } }), {
     retentionSeconds: 60,
     queue,
   });

@@ -3,7 +3,7 @@
  * continues), then one atomic step (JobLife.submit: the record and its place in the
  * tenant's intake, or neither), under an optional Idempotency-Key.
  */
-import { checkPublicUrl, jobRequestConflict, type JobRecord, type JobRequest } from '@claude-queue/shared';
+import { checkPublicUrl, jobRequestConflict, type JobRecord, type JobRequest, type SubmitRefusal } from '@claude-queue/shared';
 import type { ApiContext } from '../context.js';
 import { HttpProblem } from '../problem.js';
 
@@ -61,8 +61,31 @@ async function submit(ctx: ApiContext, tenantId: string, request: JobRequest): P
       },
     });
   }
+  if (outcome.reason === 'budget_exhausted' || outcome.reason === 'storage_full') throw usageProblem(outcome);
   // Disabled or deleted between authentication and now: as authentication would answer.
   throw new HttpProblem(401, 'unauthorized', 'this tenant is disabled');
+}
+
+/** Seconds a tenant out of storage is told to wait: records expire continuously, so room comes back by and by. */
+const STORAGE_FULL_RETRY_SECONDS = 60;
+
+/** A submit (a job's or a batch's) refused by the tenant's usage: its budget, or the room its records take. */
+export function usageProblem(refusal: SubmitRefusal, what = 'this job'): HttpProblem {
+  if (refusal.reason === 'budget_exhausted') {
+    const seconds = Math.max(1, Math.ceil((refusal.untilMs - Date.now()) / 1000));
+    return new HttpProblem(
+      429,
+      'budget_exhausted',
+      `this tenant has spent its budget_usd for the period: new jobs are accepted again from ${new Date(refusal.untilMs).toISOString()}`,
+      { headers: { 'Retry-After': String(seconds) } },
+    );
+  }
+  return new HttpProblem(
+    429,
+    'storage_full',
+    `this tenant's jobs hold ${refusal.stored} bytes in storage (max_stored_bytes: ${refusal.maxStored}), with no room for ${what}: finished jobs free theirs when they expire (JOB_RETENTION_HOURS)`,
+    { headers: { 'Retry-After': String(STORAGE_FULL_RETRY_SECONDS) } },
+  );
 }
 
 /**

@@ -28,6 +28,8 @@ export function batchesEndpoints(): Endpoint[] {
         'body_too_large',
         'unsupported_media_type',
         'queue_full',
+        'budget_exhausted',
+        'storage_full',
         'idempotency_key_in_progress',
         'idempotency_key_reused',
         { code: 'expired', status: 410 },

@@ -65,6 +65,8 @@ export function jobsEndpoints(): Endpoint[] {
         { code: 'expired', status: 410 },
         'idempotency_key_reused',
         'queue_full',
+        'budget_exhausted',
+        'storage_full',
       ],
     },
     {

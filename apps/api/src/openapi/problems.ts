@@ -25,6 +25,8 @@ export const API_ERRORS = {
   unsupported_media_type: { status: 415, meaning: 'The body is not `application/json` (or its encoding is not supported)' },
   idempotency_key_reused: { status: 422, meaning: 'This `Idempotency-Key` was used with a different body' },
   queue_full: { status: 429, meaning: 'The tenant has `max_queued` jobs waiting; nothing was enqueued (see `Retry-After`)' },
+  budget_exhausted: { status: 429, meaning: "The tenant has spent its `budget_usd` for the period (UTC day or month); nothing was enqueued until the next (see `Retry-After`)" },
+  storage_full: { status: 429, meaning: "The tenant's jobs hold `max_stored_bytes` in storage until they expire; nothing was enqueued (see `Retry-After`)" },
   rate_limited: { status: 429, meaning: 'More than `requests_per_minute` requests with this key (see `Retry-After`)' },
   too_many_redeliveries: { status: 429, meaning: `The tenant asked for more than ${REDELIVERIES_PER_MINUTE} webhook redeliveries in the last minute (see \`Retry-After\`)` },
   too_many_failed_logins: {

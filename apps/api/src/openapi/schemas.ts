@@ -10,7 +10,7 @@
  * when an answer gains a member.
  */
 import { z } from 'zod';
-import { JOB_ERROR_CODES, JOB_STATUSES, SERVICE_EVENT_TYPES, tenantLimitsSchema, type createJobRequestSchema } from '@claude-queue/shared';
+import { BATCH_WEBHOOK_EVENT_TYPES, BUDGET_PERIODS, JOB_ERROR_CODES, JOB_STATUSES, SERVICE_EVENT_TYPES, tenantLimitsSchema, type createJobRequestSchema } from '@claude-queue/shared';
 
 const timestamp = z.iso.datetime().meta({ description: 'UTC, ISO 8601 with milliseconds', examples: ['2025-01-31T12:00:00.000Z'] });
 /** Ids of jobs (UUIDv7), tenants and API keys, as the routes check them (`z.uuid()`). */
@@ -87,6 +87,8 @@ export const effectiveLimitsSchema = z
     max_queued: z.number().int().nullable(),
     requests_per_minute: z.number().int().nullable(),
     weight: z.number(),
+    max_stored_bytes: z.number().int().nullable(),
+    budget_usd: z.object({ amount: z.number(), per: z.enum(BUDGET_PERIODS) }).nullable(),
   })
   .meta({ description: "The limits in force: the tenant's overrides over the deployment's defaults; null is unlimited" });
 
@@ -147,8 +149,22 @@ export const usageSchema = z
     to: z.iso.date(),
     days: z.array(z.object({ date: z.iso.date(), ...usageTotalsShape })).meta({ description: 'One per UTC day on which a job of the tenant ended' }),
     totals: z.object(usageTotalsShape),
+    stored_bytes: z.number().int().meta({ description: "What the tenant's job records hold in storage now (released as they expire)" }),
+    max_stored_bytes: z.number().int().nullable(),
+    budget: z
+      .object({
+        amount: z.number(),
+        per: z.enum(BUDGET_PERIODS),
+        period: z.string().meta({ description: 'The UTC day (YYYY-MM-DD) or month (YYYY-MM) now' }),
+        spent_usd: z.number(),
+        left_usd: z.number(),
+        resets_at: timestamp,
+        held: z.boolean().meta({ description: 'Spent: no new job is accepted and none starts until `resets_at`' }),
+      })
+      .nullable()
+      .meta({ description: 'The budget (`budget_usd`) in its period now; null without one' }),
   })
-  .meta({ description: 'Finished jobs, cost and tokens per UTC day' });
+  .meta({ description: 'Finished jobs, cost and tokens per UTC day; storage and budget as they stand' });
 
 /** Loosely: the webhook deliveries are young, so only what a client can rely on. */
 export const deliveryAttemptSchema = z
@@ -217,6 +233,6 @@ export const batchSchema = z
     expires_at: timestamp.meta({ description: 'JOB_RETENTION_HOURS after it ended (while it runs: after its creation)' }),
     metadata: z.record(z.string(), z.unknown()).nullable(),
     webhook_url: z.string().nullable().meta({ description: "Where its webhooks go; null: the tenant's default URL" }),
-    webhook_events: z.array(z.enum(SERVICE_EVENT_TYPES)).meta({ description: '`batch.ended`, and the job events each request sends, as asked at submit' }),
+    webhook_events: z.array(z.enum(BATCH_WEBHOOK_EVENT_TYPES)).meta({ description: '`batch.ended`, and the job events each request sends, as asked at submit' }),
   })
   .meta({ description: 'A batch of requests (POST /v1/batches)' });

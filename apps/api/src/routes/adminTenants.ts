@@ -112,9 +112,12 @@ export function adminTenantsRouter(ctx: ApiContext): Router {
         errors: [{ field: 'credentials', message: 'SECRETS_KEY is not configured' }],
       });
     }
+    const tenant = await findTenant(req.params.id);
+    // A new budget holds or frees the tenant at once, not at its next spend.
+    if (body.limits !== undefined) await ctx.usage.recheckHold(tenant.id, resolveLimits(tenant.limits, defaults));
     // What changed, never the values: a credential must not reach the log.
     req.log.info({ tenant_id: req.params.id, changed: Object.keys(body) }, 'tenant updated');
-    res.json(view(await findTenant(req.params.id)));
+    res.json(view(tenant));
   });
 
   /**

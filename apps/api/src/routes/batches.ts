@@ -7,11 +7,11 @@
 import { Router, type Request } from 'express';
 import { z } from 'zod';
 import {
+  BATCH_WEBHOOK_EVENT_TYPES,
   FINAL_STATUSES,
   JOB_SERVICE_EVENT_TYPES,
   jsonDepthExceeds,
   MAX_JSON_DEPTH,
-  SERVICE_EVENT_TYPES,
   type BatchItem,
   type BatchOptions,
   type JobRecord,
@@ -19,7 +19,7 @@ import {
 } from '@claude-queue/shared';
 import type { ApiContext } from '../context.js';
 import { idempotencyKeyOf } from '../idempotency.js';
-import { checkWebhookUrl } from '../jobs/submitJob.js';
+import { checkWebhookUrl, usageProblem } from '../jobs/submitJob.js';
 import { HttpProblem } from '../problem.js';
 
 /** A request's `custom_id`: the caller's own key for it, unique within its batch. */
@@ -45,7 +45,7 @@ export function batchBodySchema(ctx: Pick<ApiContext, 'config' | 'jobRequestSche
     metadata: z.record(z.string(), z.unknown()).optional(),
     webhook_url: ctx.jobRequestSchema.shape.webhook_url,
     /** Default ['batch.ended']; job events listed here are sent for each request too. */
-    webhook_events: z.array(z.enum(SERVICE_EVENT_TYPES)).min(1).max(SERVICE_EVENT_TYPES.length).optional(),
+    webhook_events: z.array(z.enum(BATCH_WEBHOOK_EVENT_TYPES)).min(1).max(BATCH_WEBHOOK_EVENT_TYPES.length).optional(),
   });
 }
 
@@ -145,6 +145,7 @@ export function batchesRouter(ctx: ApiContext): Router {
           headers: { 'Retry-After': '5' },
         });
       }
+      if (outcome.reason === 'budget_exhausted' || outcome.reason === 'storage_full') throw usageProblem(outcome, "the batch's requests");
       throw new HttpProblem(401, 'unauthorized', 'this tenant is disabled');
     }
     if (claim?.kind === 'new') await claim.complete(outcome.batch.id);

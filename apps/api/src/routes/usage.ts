@@ -2,10 +2,12 @@
  * Usage per UTC day: `GET /v1/usage` (a tenant, its own) and, through `readUsage`,
  * `GET /v1/admin/tenants/{id}/usage`. The counters are written by a move of the job's life (JobLife)
  * when a job reaches a final status (jobStore.ts usageOf), one hash per tenant and day.
- * Days on which no job of the tenant ended are left out of `days`.
+ * Days on which no job of the tenant ended are left out of `days`. Beside them: what the
+ * tenant's records hold now and how its budget stands (usage/tenantUsage.ts).
  */
 import { Router } from 'express';
 import { z } from 'zod';
+import { defaultTenantLimits, resolveLimits, type UsageStanding } from '@claude-queue/shared';
 import type { ApiContext } from '../context.js';
 import { HttpProblem } from '../problem.js';
 
@@ -32,7 +34,7 @@ export interface UsageTotals {
   tokens: { input: number; output: number; cache_read: number; cache_creation: number };
 }
 
-export interface UsageReport {
+export interface UsageReport extends Partial<UsageStanding> {
   from: string;
   to: string;
   days: Array<{ date: string } & UsageTotals>;
@@ -81,7 +83,10 @@ export async function readUsage(ctx: ApiContext, tenantId: string, range: { from
     addInto(totals, dayTotals);
   });
   totals.cost_usd = roundUsd(totals.cost_usd);
-  return { from: range.from, to: range.to, days, totals };
+  // Where the tenant stands now against its storage and budget limits.
+  const tenant = await ctx.tenants.get(tenantId);
+  const standing = tenant ? await ctx.usage.standing(tenantId, resolveLimits(tenant.limits, defaultTenantLimits(ctx.config))) : {};
+  return { from: range.from, to: range.to, days, totals, ...standing };
 }
 
 function emptyTotals(): UsageTotals {

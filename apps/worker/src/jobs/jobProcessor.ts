@@ -34,6 +34,7 @@ import { classifyOutcome } from '../cli/classifyOutcome.js';
 import type { ClaudeRunner } from '../cli/runner.js';
 import type { ConversationSync } from '../conversations/conversationSync.js';
 import { jobHostRules } from '../sandbox/sandbox.js';
+import { withinBudget } from './withinBudget.js';
 import { retryDelayMs } from './retryPolicy.js';
 
 export interface ClaudeProcessorDeps {
@@ -169,7 +170,7 @@ export function createClaudeProcessor(deps: ClaudeProcessorDeps) {
       const outcome = await runner.run({
         tenantId: ref.tenantId,
         jobId: ref.id,
-        args: buildClaudeArgs(request, { resume: request.session_id, bare: config.WORKER_CLI_BARE, deniedTools: config.DENIED_TOOLS }),
+        args: buildClaudeArgs(withinBudget(request, started.budgetLeftUsd), { resume: request.session_id, bare: config.WORKER_CLI_BARE, deniedTools: config.DENIED_TOOLS }),
         env: applyTenantCredentials(buildChildEnv(deps.env ?? process.env, { maxRetries: config.CLAUDE_CODE_MAX_RETRIES }), credentials),
         hosts: jobHostRules(request),
         conversation: { id: conversationId, paths, continued: request.session_id !== undefined },

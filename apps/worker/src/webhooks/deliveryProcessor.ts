@@ -10,11 +10,14 @@
 import { UnrecoverableError, type Job } from 'bullmq';
 import {
   deliveryIdOf,
+  resolveLimits,
   SecretsError,
   signWebhook,
   webhookUrlFor,
   type BatchStore,
   type DeliveryAttempt,
+  type EffectiveLimits,
+  type TenantUsage,
   type DeliveryLog,
   type JobStore,
   type Logger,
@@ -23,12 +26,15 @@ import {
   type WebhookSecrets,
 } from '@claude-queue/shared';
 import { DeliveryFailedError } from './deliveryFailedError.js';
-import { batchWebhookBody, buildWebhookBody } from './webhookBody.js';
+import { batchWebhookBody, buildWebhookBody, tenantWebhookBody } from './webhookBody.js';
 import { sendWebhook } from './sendWebhook.js';
 
 export interface WebhookProcessorOptions {
   jobs: JobStore;
   batches: BatchStore;
+  usage: TenantUsage;
+  /** The deployment's tenant limits (a tenant's budget is its override or this). */
+  defaultLimits: EffectiveLimits;
   tenants: TenantStore;
   secrets: WebhookSecrets;
   deliveries: DeliveryLog;
@@ -45,10 +51,16 @@ const USER_AGENT = 'claude-queue-webhooks/1';
 type AttemptResult = Pick<DeliveryAttempt, 'status_code' | 'error' | 'duration_ms' | 'outcome'>;
 
 export function createWebhookProcessor(options: WebhookProcessorOptions) {
-  const { jobs, batches, tenants, secrets, deliveries, logger } = options;
+  const { jobs, batches, tenants, usage, secrets, deliveries, logger } = options;
 
   /** What the event is about, as of now: where its log is kept, its own URL and its body; null once it expired. */
   async function subjectOf(data: WebhookDeliveryPayload) {
+    if (data.type === 'tenant.budget_reached') {
+      const tenant = await tenants.get(data.tenantId);
+      const budget = tenant ? resolveLimits(tenant.limits, options.defaultLimits).budget_usd : null;
+      const reached = await usage.budgetReached(data.tenantId, data.period, budget);
+      return tenant && { kind: 'tenant' as const, id: tenant.id, ownUrl: null, body: () => tenantWebhookBody(data.type, data.eventAt, reached) };
+    }
     if (data.type === 'batch.ended') {
       const batch = await batches.getForTenant(data.batchId, data.tenantId);
       return batch && { kind: 'batch' as const, id: batch.id, ownUrl: batch.webhook_url, body: () => batchWebhookBody(data.type, data.eventAt, batch) };
@@ -62,7 +74,7 @@ export function createWebhookProcessor(options: WebhookProcessorOptions) {
     const id = deliveryIdOf(job.data);
     const attempt = job.attemptsMade + 1;
     const last = attempt >= (job.opts.attempts ?? 1);
-    const about = job.data.type === 'batch.ended' ? { batch_id: job.data.batchId } : { job_id: job.data.jobId };
+    const about = 'batchId' in job.data ? { batch_id: job.data.batchId } : 'jobId' in job.data ? { job_id: job.data.jobId } : {};
     const log = logger.child({ ...about, tenant_id: tenantId, delivery_id: id, attempt });
 
     // A job or batch past its retention has nothing left to send, nor a log to write to.

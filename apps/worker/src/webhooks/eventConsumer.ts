@@ -1,6 +1,6 @@
 /**
  * Reads the service-wide event stream (keys.events(): job.started and final events,
- * and batch.ended, appended by a move of the job's life (JobLife) in the same script as
+ * batch.ended and tenant.budget_reached, appended by a move of the job's life (JobLife) in the same script as
  * the change) with a consumer
  * group, so every event is handed on by exactly one worker process, and one that dies
  * holding events loses none: each entry is acknowledged only after `handle` has run
@@ -125,6 +125,7 @@ function parseEvent(id: string, fields: string[]): ServiceEvent | null {
   const f = fieldsOf(fields);
   if (!f.tenant_id) return null;
   const attempt = Number(f.attempt ?? 0);
+  if (f.type === 'tenant.budget_reached') return f.period ? { id, type: f.type, tenant_id: f.tenant_id, period: f.period } : null;
   if (f.type === 'batch.ended') return f.batch_id ? { id, type: f.type, batch_id: f.batch_id, tenant_id: f.tenant_id, attempt: attempt || 1 } : null;
   const type = f.type as JobServiceEventType;
   if (!JOB_SERVICE_EVENT_TYPES.includes(type) || !f.job_id) return null;

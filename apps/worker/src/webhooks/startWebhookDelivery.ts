@@ -20,6 +20,7 @@ import {
   Scheduler,
   secretsKeyFromConfig,
   TenantStore,
+  TenantUsage,
   wantsWebhookEvent,
   webhookUrlFor,
   WebhookSecrets,
@@ -67,6 +68,11 @@ export function startWebhookDelivery({ config, logger: parent, onOutcome }: Webh
   async function handle(event: ServiceEvent, occurredAtMs: number): Promise<void> {
     const tenantDefault = (await tenants.get(event.tenant_id))?.webhook_url ?? null;
     const retry = { retryScheduleMs: config.WEBHOOK_RETRY_SCHEDULE_MS };
+    if (event.type === 'tenant.budget_reached') {
+      // The tenant's own event: to its default URL only.
+      if (tenantDefault) await enqueueWebhookDelivery(queue, { tenantId: event.tenant_id, type: event.type, period: event.period, eventAt: occurredAtMs }, retry);
+      return;
+    }
     if (event.type === 'batch.ended') {
       const batch = await batches.getForTenant(event.batch_id, event.tenant_id);
       if (!batch || !batch.webhook_events.includes(event.type) || !webhookUrlFor(batch.webhook_url, tenantDefault)) return;
@@ -86,6 +92,8 @@ export function startWebhookDelivery({ config, logger: parent, onOutcome }: Webh
       onOutcome,
       jobs,
       batches,
+      usage: new TenantUsage(store, keys),
+      defaultLimits: defaultTenantLimits(config),
       tenants,
       secrets: new WebhookSecrets(store, keys, secretsKeyFromConfig(config)),
       deliveries: new DeliveryLog(store, keys, retentionSeconds(config)),

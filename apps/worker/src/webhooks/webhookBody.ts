@@ -5,7 +5,7 @@
  * result out (`result: null`, `result_url` to fetch it); if the request echo (the
  * prompt can be 256 KiB) still keeps it too large, that goes as well.
  */
-import { toView, type BatchView, type JobRecord, type ServiceEventType } from '@claude-queue/shared';
+import { toView, type BatchView, type BudgetReached, type JobRecord, type ServiceEventType } from '@claude-queue/shared';
 
 export interface WebhookBody {
   type: ServiceEventType;
@@ -28,4 +28,9 @@ export function buildWebhookBody(type: ServiceEventType, eventAt: number, record
 /** A batch's end: the batch as `GET /v1/batches/{id}` shows it (small: counts, not results). */
 export function batchWebhookBody(type: 'batch.ended', eventAt: number, batch: BatchView): string {
   return JSON.stringify({ type, timestamp: new Date(eventAt).toISOString(), data: { ...batch } } satisfies WebhookBody);
+}
+
+/** A tenant's budget reached: the period, the budget and what was spent. */
+export function tenantWebhookBody(type: 'tenant.budget_reached', eventAt: number, data: BudgetReached): string {
+  return JSON.stringify({ type, timestamp: new Date(eventAt).toISOString(), data: { ...data } } satisfies WebhookBody);
 }

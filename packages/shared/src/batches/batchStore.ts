@@ -6,13 +6,14 @@
  */
 import type { Redis } from 'ioredis';
 import { uuidv7 } from '../ids.js';
-import { JOB_EVENTS_CAP, type JobStatusEvent, type ServiceEventType } from '../jobEvents.js';
+import { JOB_EVENTS_CAP, type BatchWebhookEventType, type JobStatusEvent } from '../jobEvents.js';
 import type { JobRequest } from '../jobRequest.js';
 import { serializeRecord } from '../jobStore.js';
 import type { Keys } from '../keys.js';
 import { runScript } from '../redisScript.js';
 import type { Scheduler } from '../scheduler/scheduler.js';
 import { DEFAULT_BATCH_WEBHOOK_EVENTS } from '../webhooks/webhookTarget.js';
+import { usageRefusal, type SubmitRefusal } from '../usage/tenantUsage.js';
 import { SUBMIT_BATCH } from './scripts.js';
 
 export type BatchStatus = 'in_progress' | 'canceling' | 'ended';
@@ -37,14 +38,14 @@ export interface BatchView {
   metadata: Record<string, unknown> | null;
   /** Where its webhooks go (else the tenant's default URL), and which: `batch.ended`, and its requests' own events if asked. */
   webhook_url: string | null;
-  webhook_events: ServiceEventType[];
+  webhook_events: BatchWebhookEventType[];
 }
 
 /** A batch's own settings, beside its requests. */
 export interface BatchOptions {
   metadata?: Record<string, unknown>;
   webhook_url?: string;
-  webhook_events?: ServiceEventType[];
+  webhook_events?: BatchWebhookEventType[];
 }
 
 export interface BatchItem {
@@ -55,6 +56,7 @@ export interface BatchItem {
 export type BatchSubmitOutcome =
   | { ok: true; batch: BatchView; jobIds: string[] }
   | { ok: false; reason: 'queue_full'; queued: number; maxQueued: number }
+  | SubmitRefusal
   | { ok: false; reason: 'tenant_disabled' | 'tenant_not_found' };
 
 /** Within its tenant, a batch's jobs wait behind the tenant's ordinary ones (priority 50 by default). */
@@ -116,6 +118,8 @@ export class BatchStore {
         sched_lastv: k.schedLastVtime(),
         sched_vnow: k.schedVnow(),
         sched_seq: k.schedSeq(),
+        stored: k.tenantStored(tenantId),
+        stored_until: k.tenantStoredUntil(tenantId),
       },
       {
         batch_id: id,
@@ -143,6 +147,8 @@ export class BatchStore {
       rest,
     );
     if (kind === 'full') return { ok: false, reason: 'queue_full', queued: queued!, maxQueued: max! };
+    const refusal = usageRefusal(kind, queued, max);
+    if (refusal) return refusal;
     if (kind === 'disabled') return { ok: false, reason: 'tenant_disabled' };
     if (kind === 'no_tenant') return { ok: false, reason: 'tenant_not_found' };
     void this.scheduler.nudge().catch(() => undefined);
@@ -194,7 +200,7 @@ export class BatchStore {
       expires_at: new Date(from + this.retentionSeconds * 1000).toISOString(),
       metadata: h.metadata ? (JSON.parse(h.metadata) as Record<string, unknown> | null) : null,
       webhook_url: h.webhook_url ?? null,
-      webhook_events: h.webhook_events ? (JSON.parse(h.webhook_events) as ServiceEventType[]) : [...DEFAULT_BATCH_WEBHOOK_EVENTS],
+      webhook_events: h.webhook_events ? (JSON.parse(h.webhook_events) as BatchWebhookEventType[]) : [...DEFAULT_BATCH_WEBHOOK_EVENTS],
     };
   }
 }

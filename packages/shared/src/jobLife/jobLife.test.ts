@@ -23,7 +23,7 @@ let life: JobLife;
 let jobs: JobStore;
 let queue: ClaudeQueue;
 const TENANT = 'walker';
-const UNLIMITED = { rate: null, max_concurrency: null, max_queued: null, requests_per_minute: null, weight: 1 };
+const UNLIMITED = { rate: null, max_concurrency: null, max_queued: null, requests_per_minute: null, weight: 1, max_stored_bytes: null, budget_usd: null };
 
 beforeAll(async () => {
   redis = new Redis(inject('redisUrl'));

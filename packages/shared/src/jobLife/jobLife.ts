@@ -19,6 +19,8 @@ import { publishCancel, type ClaudeQueue } from '../queue.js';
 import { runScript } from '../redisScript.js';
 import { DEFAULT_PRIORITY, type Scheduler } from '../scheduler/scheduler.js';
 import { SESSION_TTL_SECONDS } from '../sessionStore.js';
+import { budgetPeriods } from '../usage/periods.js';
+import { usageRefusal, type SubmitRefusal } from '../usage/tenantUsage.js';
 import { MOVES, type MoveName } from './moves.js';
 import { RetryLaterError } from './retryLaterError.js';
 import { DEFER, MOVE, START, SUBMIT } from './scripts.js';
@@ -26,14 +28,18 @@ import { DEFER, MOVE, START, SUBMIT } from './scripts.js';
 export type SubmitOutcome =
   | { ok: true; record: JobRecord; queued: number }
   | { ok: false; reason: 'queue_full'; queued: number; maxQueued: number }
+  | SubmitRefusal
   | { ok: false; reason: 'tenant_disabled' | 'tenant_not_found' };
 
 /** A move happened (from the status the job had), or was refused (the status it has; null: no such job). */
 export type MoveOutcome = { moved: true; from: JobStatus } | { moved: false; status: JobStatus | null };
 
 export type StartOutcome =
-  /** The attempt runs; `history` is the record's attempt history as it now stands. */
-  | { kind: 'started'; from: JobStatus; attempt: number; history: AttemptRecord[] }
+  /**
+   * The attempt runs; `history` is the record's attempt history as it now stands;
+   * `budgetLeftUsd`: what is left of the tenant's budget in its period (null: no budget).
+   */
+  | { kind: 'started'; from: JobStatus; attempt: number; history: AttemptRecord[]; budgetLeftUsd: number | null }
   /** Not now (the tenant's limits): throw `error`; BullMQ runs the job again later without spending an attempt. */
   | { kind: 'delayed'; error: DelayedError; waitMs: number }
   /** Nothing to run: the job ended (or expired) meanwhile. Return `returnValue`. */
@@ -128,6 +134,8 @@ export class JobLife {
         sched_seq: k.schedSeq(),
         // Unused without a session: any key of the job's own.
         session_turns: request.session_id ? k.sessionTurns(request.session_id) : k.job(id),
+        stored: k.tenantStored(tenantId),
+        stored_until: k.tenantStoredUntil(tenantId),
       },
       {
         job_id: id,
@@ -140,10 +148,13 @@ export class JobLife {
         job_cap: JOB_EVENTS_CAP,
         in_session: request.session_id ? 1 : 0,
         session_ttl: this.options.sessionTtlSeconds ?? SESSION_TTL_SECONDS,
+        now_ms: now.getTime(),
       },
       Object.entries(serializeRecord(record)).flat(),
     );
     if (kind === 'full') return { ok: false, reason: 'queue_full', queued: queued!, maxQueued: max! };
+    const refusal = usageRefusal(kind, queued, max);
+    if (refusal) return refusal;
     if (kind === 'disabled') return { ok: false, reason: 'tenant_disabled' };
     if (kind === 'no_tenant') return { ok: false, reason: 'tenant_not_found' };
     // Idle workers dispatch at once instead of at their next tick.
@@ -164,7 +175,8 @@ export class JobLife {
     const fields: RecordFields = { started_at: new Date(now).toISOString(), attempts: attempt, next_attempt_at: null, attempt_history: history };
     const k = this.keys;
     const tenantId = record.tenant_id;
-    const [kind, detail] = await runScript<string, string, [string, (string | number)?]>(
+    const periods = budgetPeriods(new Date(now));
+    const [kind, detail, left] = await runScript<string, string, [string, (string | number)?, string?]>(
       this.redis,
       START,
       {
@@ -176,6 +188,8 @@ export class JobLife {
         starts: k.starts(tenantId),
         paused: k.pausedUntil(tenantId),
         dispatched: k.dispatched(),
+        usage_day: k.usageDay(tenantId, periods.day.id),
+        usage_month: k.usageMonth(tenantId, periods.month.id),
       },
       {
         job_id: record.id,
@@ -193,7 +207,10 @@ export class JobLife {
       },
       Object.entries(serializeRecord(fields)).flat(),
     );
-    if (kind === 'moved') return { kind: 'started', from: detail as JobStatus, attempt, history };
+    if (kind === 'moved') {
+      const budgetLeftUsd = left === undefined || left === '-1' ? null : Number(left);
+      return { kind: 'started', from: detail as JobStatus, attempt, history, budgetLeftUsd };
+    }
     if (kind === 'wait') return { kind: 'delayed', waitMs: Number(detail), error: await this.delay(job, token, Number(detail)) };
     const status = kind === 'gone' ? null : (detail as JobStatus);
     return { kind: 'ended', status, returnValue: { status: status ?? 'expired' } };
@@ -313,7 +330,8 @@ export class JobLife {
     const k = this.keys;
     const { id: jobId, tenantId } = ref;
     const final = FINAL_STATUSES.includes(to);
-    const finishedAt = fields.finished_at ?? this.isoNow();
+    const now = (this.options.clock ?? Date.now)();
+    const periods = budgetPeriods(new Date(now));
     const [kind, detail] = await runScript<string, string, [string, string?]>(
       this.redis,
       MOVE,
@@ -321,7 +339,11 @@ export class JobLife {
         record: k.job(jobId),
         job_events: k.jobEvents(jobId),
         events: k.events(),
-        usage_day: k.usageDay(tenantId, finishedAt.slice(0, 10)),
+        usage_day: k.usageDay(tenantId, periods.day.id),
+        usage_month: k.usageMonth(tenantId, periods.month.id),
+        tenant: k.tenant(tenantId),
+        stored: k.tenantStored(tenantId),
+        stored_until: k.tenantStoredUntil(tenantId),
         intake: k.intake(tenantId),
         dispatched: k.dispatched(),
         running: k.running(tenantId),
@@ -333,10 +355,13 @@ export class JobLife {
       },
       {
         job_id: jobId,
+        tenant_id: tenantId,
         from: from.join(','),
         to,
         final: final ? 1 : 0,
         usage: JSON.stringify(usageOf(final ? to : null, spent)),
+        defaults: this.scheduler.defaultsJson,
+        periods: JSON.stringify(periods),
         retention: this.options.retentionSeconds,
         status_event: JSON.stringify(statusEventOf(to, fields)),
         service_event: final ? (`job.${to}` satisfies string as JobServiceEventType) : '',
@@ -345,7 +370,8 @@ export class JobLife {
         service_cap: SERVICE_EVENTS_CAP,
         default_priority: DEFAULT_PRIORITY,
         batch_patterns: JSON.stringify([k.batch('{batch}'), k.batchJobs('{batch}')]),
-        now_iso: this.isoNow(),
+        now_iso: new Date(now).toISOString(),
+        now_ms: now,
       },
       Object.entries(serializeRecord(fields)).flat(),
     );

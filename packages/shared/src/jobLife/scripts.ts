@@ -8,11 +8,10 @@
  */
 import { luaScript } from '../redisScript.js';
 import { SCHEDULING_LIB } from '../scheduler/scripts.js';
-
-/** Usage counters are kept for 400 days: a year of history, and then some. */
-export const USAGE_RETENTION_SECONDS = 400 * 24 * 3600;
+import { USAGE_LIB } from '../usage/scripts.js';
 
 const LIFE_LIB = `${SCHEDULING_LIB}
+${USAGE_LIB}
 local function status_in(current, csv)
   for s in string.gmatch(csv, '[^,]+') do if s == current then return true end end
   return false
@@ -73,21 +72,29 @@ end
 
 /**
  * submit: writes a new job's record and puts it in its tenant's intake, unless the
- * tenant is gone, disabled or at max_queued; a follow-up (in_session '1') also takes its
- * place in its session's turns, after every turn submitted before it. Returns {'queued', queued after},
- * {'full', queued, max}, {'disabled'} or {'no_tenant'}.
+ * tenant is gone, disabled, at max_queued, held by its budget or out of room for the
+ * record under max_stored_bytes; a follow-up (in_session '1') also takes its place in
+ * its session's turns, after every turn submitted before it. Returns {'queued', queued
+ * after}, {'full', queued, max}, {'budget', held until ms}, {'storage_full', stored,
+ * max}, {'disabled'} or {'no_tenant'}.
  */
 export const SUBMIT = luaScript('job_submit', {
   lib: LIFE_LIB,
-  keys: ['record', 'tenant_jobs', 'job_events', 'tenant', 'intake', 'sched_tenants', 'sched_lastv', 'sched_vnow', 'sched_seq', 'session_turns'],
-  args: ['job_id', 'tenant_id', 'priority', 'defaults', 'retention', 'status_event', 'channel', 'job_cap', 'in_session', 'session_ttl'],
+  keys: ['record', 'tenant_jobs', 'job_events', 'tenant', 'intake', 'sched_tenants', 'sched_lastv', 'sched_vnow', 'sched_seq', 'session_turns', 'stored', 'stored_until'],
+  args: ['job_id', 'tenant_id', 'priority', 'defaults', 'retention', 'status_event', 'channel', 'job_cap', 'in_session', 'session_ttl', 'now_ms'],
   body: `
 if redis.call('exists', tenant) == 0 then return { 'no_tenant' } end
 if redis.call('hget', tenant, 'disabled') == '1' then return { 'disabled' } end
 local L = limits_of(tenant, defaults_of(defaults))
+local now = tonumber(now_ms)
 local queued = redis.call('zcard', intake)
 if L.queued and queued >= L.queued then return { 'full', queued, L.queued } end
+if L.hold > now then return { 'budget', L.hold } end
+local bytes = bytes_of(rest_start, #ARGV)
+local held = stored_now(stored, stored_until, now)
+if L.stored and held + bytes > L.stored then return { 'storage_full', held, L.stored } end
 set_fields(record, rest_start)
+store_bytes(stored, stored_until, job_id, bytes)
 redis.call('zadd', tenant_jobs, 0, job_id)
 announce(job_events, channel, job_id, status_event, job_cap, retention)
 join_intake(intake, sched_tenants, sched_lastv, sched_vnow, sched_seq, tenant_id, job_id, priority)
@@ -101,25 +108,34 @@ return { 'queued', queued + 1 }
 
 /**
  * start: → running, once the tenant's limits allow (acquire_slot). Returns
- * {'moved', previous status}, {'wait', ms}, {'refused', status} or {'gone'}.
+ * {'moved', previous status, what is left of its budget (-1: no budget)}, {'wait', ms},
+ * {'refused', status} or {'gone'}.
  */
 export const START = luaScript('job_start', {
   lib: LIFE_LIB,
-  keys: ['record', 'job_events', 'events', 'tenant', 'running', 'starts', 'paused', 'dispatched'],
+  keys: ['record', 'job_events', 'events', 'tenant', 'running', 'starts', 'paused', 'dispatched', 'usage_day', 'usage_month'],
   args: ['job_id', 'from', 'now_ms', 'lease_ms', 'defaults', 'retention', 'status_event', 'channel', 'job_cap', 'service_cap', 'batch_patterns', 'now_iso'],
   body: `
 local current = redis.call('hget', record, 'status')
 if not current then return { 'gone' } end
 if not status_in(current, from) then return { 'refused', current } end
 local L = limits_of(tenant, defaults_of(defaults))
-local wait = acquire_slot(L, tenant, running, starts, paused, dispatched, job_id, tonumber(now_ms), tonumber(lease_ms))
+local now = tonumber(now_ms)
+if L.hold > now then
+  -- Its budget is spent: a dispatched job gives its slot back and waits for the next period.
+  redis.call('zrem', dispatched, job_id)
+  redis.call('zrem', running, job_id)
+  return { 'wait', L.hold - now }
+end
+local wait = acquire_slot(L, tenant, running, starts, paused, dispatched, job_id, now, tonumber(lease_ms))
 if wait > 0 then return { 'wait', wait } end
 set_fields(record, rest_start)
 redis.call('hset', record, 'status', 'running')
 count_batch(record, current, 'running', batch_patterns, now_iso, events, service_cap, retention)
 announce(job_events, channel, job_id, status_event, job_cap, retention)
 announce_service(events, service_cap, 'job.started', record, job_id)
-return { 'moved', current }
+local left = budget_left(L, usage_day, usage_month)
+return { 'moved', current, left and tostring(left) or '-1' }
 `,
 });
 
@@ -137,8 +153,8 @@ return { 'moved', current }
  */
 export const MOVE = luaScript('job_move', {
   lib: LIFE_LIB,
-  keys: ['record', 'job_events', 'events', 'usage_day', 'intake', 'dispatched', 'running', 'starts', 'sched_tenants', 'sched_lastv', 'sched_vnow', 'sched_seq'],
-  args: ['job_id', 'from', 'to', 'final', 'usage', 'retention', 'status_event', 'service_event', 'channel', 'job_cap', 'service_cap', 'default_priority', 'batch_patterns', 'now_iso'],
+  keys: ['record', 'job_events', 'events', 'usage_day', 'usage_month', 'tenant', 'stored', 'stored_until', 'intake', 'dispatched', 'running', 'starts', 'sched_tenants', 'sched_lastv', 'sched_vnow', 'sched_seq'],
+  args: ['job_id', 'tenant_id', 'from', 'to', 'final', 'usage', 'defaults', 'periods', 'retention', 'status_event', 'service_event', 'channel', 'job_cap', 'service_cap', 'default_priority', 'batch_patterns', 'now_iso', 'now_ms'],
   body: `
 local current = redis.call('hget', record, 'status')
 if not current then return { 'gone' } end
@@ -150,17 +166,15 @@ if current == 'queued' and final == '1' then
 elseif current == 'running' then
   redis.call('zrem', running, job_id)
 end
-if final == '1' then redis.call('expire', record, retention) end
-local counted = false
-for field, n in pairs(cjson.decode(usage)) do
-  if n ~= 0 then
-    redis.call('hincrbyfloat', usage_day, field, n)
-    counted = true
-  end
+if final == '1' then
+  redis.call('expire', record, retention)
+  store_bytes(stored, stored_until, job_id, bytes_of(rest_start, #ARGV))
+  stored_expires(stored_until, job_id, tonumber(now_ms) + tonumber(retention) * 1000)
 end
-if counted then redis.call('expire', usage_day, ${USAGE_RETENTION_SECONDS}) end
+count_usage(usage, usage_day, usage_month, tenant, limits_of(tenant, defaults_of(defaults)), periods, events, service_cap, tenant_id)
 if current == 'failed' and to == 'queued' then
   redis.call('persist', record)
+  stored_expires(stored_until, job_id, '+inf')
   -- Its BullMQ job will be a new one, counting attempts from 0.
   redis.call('hset', record, 'attempt_offset', redis.call('hget', record, 'attempts'))
   -- A reopened job keeps the priority it was submitted with.

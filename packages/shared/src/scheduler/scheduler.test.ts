@@ -17,7 +17,7 @@ import type { EffectiveLimits, TenantLimits } from '../limits.js';
 import { createClaudeQueue, type ClaudeQueue } from '../queue.js';
 import { Scheduler } from './scheduler.js';
 
-const UNLIMITED: EffectiveLimits = { rate: null, max_concurrency: null, max_queued: null, requests_per_minute: null, weight: 1 };
+const UNLIMITED: EffectiveLimits = { rate: null, max_concurrency: null, max_queued: null, requests_per_minute: null, weight: 1, max_stored_bytes: null, budget_usd: null };
 
 let redis: Redis;
 let keys: Keys;

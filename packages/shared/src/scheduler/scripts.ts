@@ -18,13 +18,22 @@ local function defaults_of(json)
   local function v(x) if x == cjson.null then return false end return x end
   local rate = v(d.rate)
   return { rate_max = rate and rate.max or false, rate_per = rate and rate.per_seconds or false,
-           conc = v(d.max_concurrency), queued = v(d.max_queued), weight = d.weight }
+           conc = v(d.max_concurrency), queued = v(d.max_queued), weight = d.weight,
+           stored = v(d.max_stored_bytes), budget = v(d.budget_usd), hold = 0 }
 end
 
--- Effective limits: the tenant's override where it has one (null: unlimited), else the default.
+-- Effective limits: the tenant's override where it has one (null: unlimited), else the
+-- default; with \`hold\`: until when (ms) its budget holds its starts (usage/scripts.ts).
 local function limits_of(tenant_key, d)
-  local raw = redis.call('hget', tenant_key, 'limits')
-  if not raw then return d end
+  local raw, hold = unpack(redis.call('hmget', tenant_key, 'limits', 'budget_hold'))
+  hold = tonumber(hold or '0')
+  if not raw then
+    if hold == 0 then return d end
+    local L = {}
+    for k, v in pairs(d) do L[k] = v end
+    L.hold = hold
+    return L
+  end
   local o = cjson.decode(raw)
   local function pick(name, default)
     if o[name] == nil then return default end
@@ -32,7 +41,8 @@ local function limits_of(tenant_key, d)
     return o[name]
   end
   local L = { conc = pick('max_concurrency', d.conc), queued = pick('max_queued', d.queued),
-              weight = pick('weight', d.weight) or d.weight, rate_max = d.rate_max, rate_per = d.rate_per }
+              weight = pick('weight', d.weight) or d.weight, rate_max = d.rate_max, rate_per = d.rate_per,
+              stored = pick('max_stored_bytes', d.stored), budget = pick('budget_usd', d.budget), hold = hold }
   if o.rate ~= nil then
     if o.rate == cjson.null then L.rate_max = false; L.rate_per = false
     else L.rate_max = o.rate.max; L.rate_per = o.rate.per_seconds end
@@ -42,7 +52,7 @@ end
 
 -- 0 when the tenant may start a job now, else about how many ms until it may.
 local function wait_ms(L, running, starts, paused, now)
-  local until_ms = tonumber(redis.call('get', paused) or '0')
+  local until_ms = math.max(tonumber(redis.call('get', paused) or '0'), L.hold)
   if until_ms > now then return until_ms - now end
   redis.call('zremrangebyscore', running, '-inf', now)
   if L.conc and redis.call('zcard', running) >= L.conc then return 250 end

@@ -29,7 +29,7 @@ afterAll(async () => {
 
 it('dispatches and moves jobs with EVALSHA, never the script text again', async () => {
   const keys = createKeys(`sha${randomBytes(4).toString('hex')}`);
-  const scheduler = new Scheduler(redis, keys, { defaults: { rate: null, max_concurrency: null, max_queued: null, requests_per_minute: null, weight: 1 } });
+  const scheduler = new Scheduler(redis, keys, { defaults: { rate: null, max_concurrency: null, max_queued: null, requests_per_minute: null, weight: 1, max_stored_bytes: null, budget_usd: null } });
   const queue = createClaudeQueue(redis, keys);
   const life = new JobLife(redis, keys, scheduler, { retentionSeconds: 60, queue });
   const seen: string[][] = [];
@@ -54,7 +54,7 @@ it('dispatches and moves jobs with EVALSHA, never the script text again', async 
 
 it('loads a script again, once, when Redis has lost it (a restart)', async () => {
   const keys = createKeys(`sha${randomBytes(4).toString('hex')}`);
-  const scheduler = new Scheduler(redis, keys, { defaults: { rate: null, max_concurrency: null, max_queued: null, requests_per_minute: null, weight: 1 } });
+  const scheduler = new Scheduler(redis, keys, { defaults: { rate: null, max_concurrency: null, max_queued: null, requests_per_minute: null, weight: 1, max_stored_bytes: null, budget_usd: null } });
   await scheduler.dispatch(1);
   const loads: string[][] = [];
   const onCommand = (_time: string, args: string[]) => {

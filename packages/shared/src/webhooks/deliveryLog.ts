@@ -1,7 +1,7 @@
 /**
- * Every attempt to deliver a job's events (GET /v1/jobs/{id}/deliveries), or a batch's
- * (GET /v1/batches/{id}/deliveries): a Redis list per job or batch, oldest first, kept
- * as long as they are (JOB_RETENTION_HOURS).
+ * Every attempt to deliver a job's events (GET /v1/jobs/{id}/deliveries), a batch's
+ * (GET /v1/batches/{id}/deliveries) or a tenant's own (its budget reached): a Redis list
+ * per job, batch or tenant, oldest first, kept JOB_RETENTION_HOURS after the last.
  * Entries hold the URL and the outcome, never the body or a secret.
  */
 import type { Redis } from 'ioredis';
@@ -10,7 +10,7 @@ import type { ServiceEventType } from '../jobEvents.js';
 
 /** What a delivery log belongs to. */
 export interface WebhookSubject {
-  kind: 'job' | 'batch';
+  kind: 'job' | 'batch' | 'tenant';
   id: string;
 }
 

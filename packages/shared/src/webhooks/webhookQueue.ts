@@ -7,7 +7,7 @@ import type { JobServiceEventType } from '../jobEvents.js';
 import { webhookDeliveryId } from './webhookTarget.js';
 
 /** What a delivery job carries: ids and times only. The URL, the secret and the job or batch are read at each attempt. */
-export type WebhookDeliveryPayload = JobDeliveryPayload | BatchDeliveryPayload;
+export type WebhookDeliveryPayload = JobDeliveryPayload | BatchDeliveryPayload | TenantDeliveryPayload;
 
 export interface JobDeliveryPayload {
   tenantId: string;
@@ -28,8 +28,18 @@ export interface BatchDeliveryPayload {
   eventAt: number;
 }
 
+/** A tenant's own event: its budget reached in a period (sent to the tenant's webhook_url). */
+export interface TenantDeliveryPayload {
+  tenantId: string;
+  type: 'tenant.budget_reached';
+  /** The budget's UTC day (YYYY-MM-DD) or month (YYYY-MM). */
+  period: string;
+  eventAt: number;
+}
+
 /** The delivery id (the `webhook-id`) of what a payload delivers. */
 export function deliveryIdOf(payload: WebhookDeliveryPayload): string {
+  if (payload.type === 'tenant.budget_reached') return `${payload.tenantId}.${payload.type}.${payload.period}`;
   return payload.type === 'batch.ended'
     ? webhookDeliveryId(payload.batchId, payload.type, payload.ending)
     : webhookDeliveryId(payload.jobId, payload.type, payload.jobAttempt);

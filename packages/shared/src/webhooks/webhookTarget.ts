@@ -4,13 +4,13 @@
  * redeliver endpoint.
  */
 import type { JobRecord } from '../jobStore.js';
-import type { JobServiceEventType, ServiceEventType } from '../jobEvents.js';
+import type { BatchWebhookEventType, JobServiceEventType, ServiceEventType } from '../jobEvents.js';
 
 /** Without `webhook_events`, a job's final event only. */
 export const DEFAULT_WEBHOOK_EVENTS: readonly JobServiceEventType[] = ['job.succeeded', 'job.failed', 'job.canceled'];
 
 /** Without `webhook_events`, a batch sends its end only: none of its requests' own events. */
-export const DEFAULT_BATCH_WEBHOOK_EVENTS: readonly ServiceEventType[] = ['batch.ended'];
+export const DEFAULT_BATCH_WEBHOOK_EVENTS: readonly BatchWebhookEventType[] = ['batch.ended'];
 
 /**
  * A job's own `webhook_events`, else the default: the final events for an ordinary job,
@@ -31,7 +31,7 @@ export function webhookUrlFor(own: string | null | undefined, tenantDefault: str
  * event of its own; a batch ends again after a retry, and each end after the first is
  * one of its own. `subjectId`: the job's or the batch's id.
  */
-export function webhookDeliveryId(subjectId: string, type: ServiceEventType, attempt: number): string {
+export function webhookDeliveryId(subjectId: string, type: Exclude<ServiceEventType, 'tenant.budget_reached'>, attempt: number): string {
   if (type === 'job.started') return `${subjectId}.${type}.${attempt}`;
   if (type === 'batch.ended' && attempt > 1) return `${subjectId}.${type}.${attempt}`;
   return `${subjectId}.${type}`;
