@@ -127,6 +127,8 @@ export async function runServiceBench(options: ServiceBenchOptions = {}): Promis
     LOG_LEVEL: 'warn',
     TENANT_REQUESTS_PER_MINUTE: '100000000',
     TENANT_MAX_QUEUED: '1000000',
+    // The saturation run long-polls every one of its jobs at once, all of one tenant.
+    MAX_STREAMS_PER_TENANT: '1000000',
     WORKER_CONCURRENCY: String(concurrency),
     WARM_POOL_SIZE: String(concurrency),
   };

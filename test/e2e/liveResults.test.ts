@@ -16,7 +16,8 @@ let model: FakeAnthropic;
 let tenant: { id: string; api_key: string };
 
 beforeAll(async () => {
-  stack = await startStack({ cli: 'real', tenantName: 'live' });
+  // 200 waiters of one tenant below: more than MAX_STREAMS_PER_TENANT allows by default.
+  stack = await startStack({ cli: 'real', tenantName: 'live', api: { MAX_STREAMS_PER_TENANT: '1000' } });
   ({ api, tenant } = stack);
   model = stack.model!;
 });

@@ -40,6 +40,7 @@ import type { Redis } from 'ioredis';
 import { createBoardQueues } from './board/boardQueues.js';
 import { IdempotencyStore } from './idempotency.js';
 import { JobWatcher } from './jobWatcher.js';
+import { LiveRequests } from './liveRequests.js';
 import { createApiMetrics, type ApiMetrics } from './metrics.js';
 
 export interface ApiContext {
@@ -63,6 +64,8 @@ export interface ApiContext {
   events: JobEventLog;
   /** Long-polls and event streams of this process wait on it: one subscription for all. */
   watcher: JobWatcher;
+  /** Leases of the tenants' open streams and long-polls, counted across API processes (MAX_STREAMS_PER_TENANT). */
+  liveRequests: LiveRequests;
   jobRequestSchema: ReturnType<typeof createJobRequestSchema>;
   /** SECRETS_KEY, parsed at start (a malformed one stops the process); null when unset. */
   secretsKey: SecretsKey | null;
@@ -96,6 +99,7 @@ export function createApiContext(config: ApiConfig, logger: Logger): ApiContext 
   const webhookQueue = createWebhookQueue(redis, keys);
   webhookQueue.on('error', (err) => logger.warn({ err: { message: err.message } }, 'queue error'));
   const secretsKey = secretsKeyFromConfig(config);
+  const liveRequests = new LiveRequests(redis, keys, config.MAX_STREAMS_PER_TENANT, logger);
   const boardQueues = createBoardQueues(redis, keys, logger);
   return {
     config,
@@ -114,6 +118,7 @@ export function createApiContext(config: ApiConfig, logger: Logger): ApiContext 
     scheduler,
     events: new JobEventLog(redis, keys, retentionSeconds(config)),
     watcher,
+    liveRequests,
     metrics,
     jobRequestSchema: createJobRequestSchema({
       maxPromptBytes: config.MAX_PROMPT_BYTES,
@@ -134,6 +139,7 @@ export function createApiContext(config: ApiConfig, logger: Logger): ApiContext 
       await metrics.close();
       await webhookQueue.close();
       watcher.close();
+      liveRequests.close();
       await queue.close();
       redis.disconnect();
       outageLog.close();

@@ -18,6 +18,9 @@ await waitForRedis(ctx.redis, REDIS_WAIT_MS).catch(() => logger.warn({ wait_ms: 
 const server = createApp(ctx).listen(config.PORT, config.HOST, () => {
   logger.info({ url: `http://${config.HOST}:${config.PORT}` }, 'api listening');
 });
+// Event streams and long-polls hold connections for minutes: past this many, new ones are
+// closed as they are accepted rather than run the process out of file descriptors.
+server.maxConnections = config.API_MAX_CONNECTIONS;
 
 let stopping = false;
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {

@@ -181,6 +181,23 @@ const apiSchema = sharedSchema.extend({
   /** How long the API waits for requests in flight on SIGTERM (default: 10 s). */
   SHUTDOWN_GRACE_MS: positiveInt.default(10_000),
   /**
+   * Event streams and `Prefer: wait` long-polls one tenant may hold open at once, across
+   * every API process (liveRequests.ts); past it, 429 too_many_streams (default: 50).
+   */
+  MAX_STREAMS_PER_TENANT: positiveInt.default(50),
+  /**
+   * An event stream is ended after at most this long, with a reconnect hint; clients
+   * resume with Last-Event-ID. A queued job's stream can't hold a connection and a
+   * lease for as long as the job waits (default: 300).
+   */
+  STREAM_MAX_SECONDS: positiveInt.default(300),
+  /**
+   * Connections one API process holds at once; past it, new ones are closed as they are
+   * accepted (Node's server.maxConnections). Keep it under the process's open-file limit
+   * (`ulimit -n`) (default: 10000).
+   */
+  API_MAX_CONNECTIONS: positiveInt.default(10_000),
+  /**
    * Logins of the queue board at /admin/queues, `user:password:rw|ro,…`, each password
    * at least BOARD_PASSWORD_MIN_CHARS; secrets, so no default (unset: the board is off).
    */

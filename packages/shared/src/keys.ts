@@ -75,6 +75,8 @@ export interface Keys {
   redelivery(jobId: string, urlHash: string): string;
   /** A tenant's recent redeliveries, for its sliding window: redelivery id → when (ms). */
   redeliveryRate(tenantId: string): string;
+  /** A tenant's open event streams and long-polls, across API processes: lease id → lease expiry (ms) (apps/api/src/liveRequests.ts). */
+  tenantLiveRequests(tenantId: string): string;
   /** Service-wide stream of job.started, final events and batch.ended (webhook delivery reads it). */
   events(): string;
   /** Held by the one worker cleaning up at a time. */
@@ -128,6 +130,7 @@ export function createKeys(prefix: string): Keys {
     jobEventsChannel: () => `${prefix}:job-events`,
     redelivery: (jobId, urlHash) => `${prefix}:job:${jobId}:redelivery:${urlHash}`,
     redeliveryRate: (tenantId) => `${prefix}:tenant:${tenantId}:redeliveries`,
+    tenantLiveRequests: (tenantId) => `${prefix}:tenant:${tenantId}:live`,
     events: () => `${prefix}:events`,
     janitorLock: () => `${prefix}:janitor:lock`,
     webhookDeliveries: (subject, id) => `${prefix}:${subject}:${id}:deliveries`,

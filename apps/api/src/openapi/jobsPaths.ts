@@ -1,7 +1,7 @@
 /** The tenant's routes: /v1/jobs… (jobs, their events and webhook deliveries) and /v1/usage. */
 import { jobListQuery } from '../jobListQuery.js';
 import { REDELIVERIES_PER_MINUTE } from '../jobs/redeliveries.js';
-import { HEARTBEAT_MS } from '../routes/jobEvents.js';
+import { HEARTBEAT_MS, RECONNECT_HINT_MS } from '../routes/jobEvents.js';
 import { DEFAULT_RANGE_DAYS, MAX_RANGE_DAYS, usageQuery } from '../routes/usage.js';
 import { jsonResponse, parameterRef, schemaRef, type Endpoint } from './operations.js';
 import { queryParameters } from './queryParameters.js';
@@ -13,6 +13,7 @@ export const usageQueryDescriptions = {
 
 const SSE_EXAMPLE = [
   ': stream of job events',
+  `retry: ${RECONNECT_HINT_MS}`,
   '',
   'id: 1738324800000-0',
   'event: status',
@@ -65,6 +66,7 @@ export function jobsEndpoints(): Endpoint[] {
         { code: 'expired', status: 410 },
         'idempotency_key_reused',
         'queue_full',
+        'too_many_streams',
         'budget_exhausted',
         'storage_full',
       ],
@@ -94,7 +96,7 @@ export function jobsEndpoints(): Endpoint[] {
       description: 'With `Prefer: wait=N`, waits up to N seconds for the job to end (long-poll), then answers it as it stands.',
       parameters: [parameterRef('JobId'), parameterRef('Prefer')],
       responses: { '200': jobAnswer('The job', ['Preference-Applied']) },
-      errors: ['not_found', { code: 'expired', status: 404 }],
+      errors: ['not_found', { code: 'expired', status: 404 }, 'too_many_streams'],
     },
     {
       method: 'get',
@@ -112,6 +114,10 @@ export function jobsEndpoints(): Endpoint[] {
         '',
         `Comment lines (\`: heartbeat\`) every ${HEARTBEAT_MS / 1000} s keep idle connections open. Event ids increase per job: ` +
           'a client that reconnects with `Last-Event-ID` (or `?last_event_id=`, for clients that cannot set headers) gets only what it missed.',
+        '',
+        'A stream lasts at most `STREAM_MAX_SECONDS`, then ends without a `result` after a comment line; ' +
+          `its \`retry: ${RECONNECT_HINT_MS}\` (sent first) is how long to wait before reconnecting with \`Last-Event-ID\`. ` +
+          'Streams and `Prefer: wait` requests count against the tenant’s `MAX_STREAMS_PER_TENANT`, across all API processes.',
       ].join('\n'),
       parameters: [parameterRef('JobId'), parameterRef('LastEventId'), parameterRef('LastEventIdQuery')],
       responses: {
@@ -130,7 +136,7 @@ export function jobsEndpoints(): Endpoint[] {
           },
         },
       },
-      errors: ['not_found', { code: 'expired', status: 404 }],
+      errors: ['not_found', { code: 'expired', status: 404 }, 'too_many_streams'],
     },
     {
       method: 'post',

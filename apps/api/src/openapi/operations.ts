@@ -61,7 +61,7 @@ const SECURITY_OF: Record<Auth, OpenAPIV3_1.SecurityRequirementObject[]> = {
 };
 
 /** Refusals that say when to come back. */
-const RETRY_AFTER_CODES: readonly ApiErrorCode[] = ['rate_limited', 'too_many_failed_logins', 'queue_full', 'budget_exhausted', 'storage_full', 'unavailable', 'idempotency_key_in_progress', 'too_many_redeliveries'];
+const RETRY_AFTER_CODES: readonly ApiErrorCode[] = ['rate_limited', 'too_many_failed_logins', 'queue_full', 'budget_exhausted', 'storage_full', 'unavailable', 'idempotency_key_in_progress', 'too_many_redeliveries', 'too_many_streams'];
 
 export function toOperation(e: Endpoint): OpenAPIV3_1.OperationObject {
   const responses: OpenAPIV3_1.ResponsesObject = { ...e.responses };

@@ -29,6 +29,10 @@ export const API_ERRORS = {
   storage_full: { status: 429, meaning: "The tenant's jobs hold `max_stored_bytes` in storage until they expire; nothing was enqueued (see `Retry-After`)" },
   rate_limited: { status: 429, meaning: 'More than `requests_per_minute` requests with this key (see `Retry-After`)' },
   too_many_redeliveries: { status: 429, meaning: `The tenant asked for more than ${REDELIVERIES_PER_MINUTE} webhook redeliveries in the last minute (see \`Retry-After\`)` },
+  too_many_streams: {
+    status: 429,
+    meaning: 'The tenant has `MAX_STREAMS_PER_TENANT` event streams and `Prefer: wait` requests open, across all API processes; nothing was enqueued (see `Retry-After`)',
+  },
   too_many_failed_logins: {
     status: 429,
     meaning: 'This client address sent more than `LOGIN_FAILURES_MAX` wrong credentials (any kind) in `LOGIN_FAILURES_WINDOW_SECONDS`: every credential from it is refused until `Retry-After`',

@@ -5,7 +5,7 @@ import type { ApiContext } from '../context.js';
 import { idempotencyKeyOf } from '../idempotency.js';
 import { jobListQuery } from '../jobListQuery.js';
 import { findTenantJob } from '../jobs/findJob.js';
-import { awaitFinal } from '../jobs/longPoll.js';
+import { awaitFinal, holdWaitLease } from '../jobs/longPoll.js';
 import { submitJob } from '../jobs/submitJob.js';
 import { preferredWait } from '../prefer.js';
 import { HttpProblem } from '../problem.js';
@@ -30,6 +30,7 @@ export function jobsRouter(ctx: ApiContext): Router {
     const idempotencyKey = idempotencyKeyOf(req);
 
     const wait = preferredWait(req.get('prefer'));
+    await holdWaitLease(ctx, tenant.id, wait, res);
     const { record, replayed } = await submitJob(ctx, tenant.id, request, idempotencyKey);
     if (replayed) res.set('Idempotent-Replayed', 'true');
     else req.log.info({ job_id: record.id, tenant_id: tenant.id }, 'job enqueued');
@@ -52,6 +53,7 @@ export function jobsRouter(ctx: ApiContext): Router {
   router.get('/:id', async (req, res) => {
     let job = await findJob(req);
     const wait = preferredWait(req.get('prefer'));
+    await holdWaitLease(ctx, job.tenant_id, wait, res, job);
     if (wait !== null) {
       res.set('Preference-Applied', `wait=${wait}`);
       job = await awaitFinal(ctx, job, wait, res);
