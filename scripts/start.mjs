@@ -251,7 +251,7 @@ if (!(await waitHealthy(`${BASE}/healthz`, 20_000))) {
   claude-queue is running at ${BASE}   (Redis: ${REDIS_URL}, data: ${DATA_DIR})
   Admin token: ${ADMIN_TOKEN}
   API docs:    ${BASE}/docs
-  Queue board: ${BASE}/admin/queues   (user admin, password: the admin token)
+  Queue board: ${env.BOARD_USERS ? `${BASE}/admin/queues   (the logins of BOARD_USERS)` : 'off (BOARD_USERS=admin:<12+ characters>:rw npm start turns it on)'}
 
   # create a tenant and keep its API key
   API_KEY=$(curl -sf -X POST ${BASE}/v1/admin/tenants -H 'Authorization: Bearer ${ADMIN_TOKEN}' \\

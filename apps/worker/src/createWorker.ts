@@ -201,7 +201,7 @@ export function createClaudeWorker(options: ClaudeWorkerOptions): ClaudeWorker {
     if (worker.cancelJob(message, ABORT_REASONS.canceled)) logger.info({ job_id: message }, 'cancel requested');
   });
   // Webhook delivery has its own connections, queue and Worker (webhooks/).
-  const webhooks = startWebhookDelivery({ config, logger, onOutcome: (outcome) => metrics.webhookDeliveries.inc({ outcome }) });
+  const webhooks = startWebhookDelivery({ config, logger, outageLog, onOutcome: (outcome) => metrics.webhookDeliveries.inc({ outcome }) });
   // METRICS_PORT: /metrics, /healthz and /readyz for Prometheus and orchestrators.
   let stopping = false;
   let health: HealthServer | null = null;

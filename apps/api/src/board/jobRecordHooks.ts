@@ -8,7 +8,7 @@
  * credentials run it).
  */
 import type { createBullBoard } from '@bull-board/api';
-import { catalog, FINAL_STATUSES, type JobStore, type Logger } from '@claude-queue/shared';
+import { catalog, describeJobStatus, FINAL_STATUSES, type JobStore, type Logger } from '@claude-queue/shared';
 
 export type BoardHooks = NonNullable<NonNullable<Parameters<typeof createBullBoard>[0]['options']>['handlerHooks']>;
 type BeforeHook = NonNullable<BoardHooks['before']>;
@@ -44,9 +44,9 @@ export function createJobRecordHooks(options: JobRecordHooksOptions): BoardHooks
     if (!record) return;
     if (record.status === 'failed') return;
     if (FINAL_STATUSES.includes(record.status)) {
-      return refuse(409, `the job is ${record.status}, which is final for its caller: submit the request again instead`);
+      return refuse(409, `the job ${describeJobStatus(record.status)}, which is final for its caller: submit the request again instead`);
     }
-    return refuse(409, `the job is ${record.status}: only a failed job can be retried`);
+    return refuse(409, `the job ${describeJobStatus(record.status)}: only a failed job can be retried`);
   }
 
   return {

@@ -20,6 +20,7 @@ import {
 import type { ApiContext } from '../context.js';
 import { idempotencyKeyOf } from '../idempotency.js';
 import { checkWebhookUrl, usageProblem } from '../jobs/submitJob.js';
+import { isPathId } from '../pathId.js';
 import { HttpProblem } from '../problem.js';
 
 /** A request's `custom_id`: the caller's own key for it, unique within its batch. */
@@ -30,7 +31,6 @@ export const batchListQuery = z.strictObject({
   cursor: z.string().regex(/^\d{1,9}$/, 'must be a next_cursor from an earlier page').optional(),
 });
 
-const batchIdParam = z.uuid();
 /** Records read per round trip while streaming results or canceling. */
 const CHUNK = 200;
 
@@ -59,8 +59,8 @@ export function batchesRouter(ctx: ApiContext): Router {
   const notFound = () => new HttpProblem(404, 'not_found', 'no batch with this id for this tenant');
 
   async function findBatch(req: Request) {
-    const id = batchIdParam.safeParse(req.params.id);
-    const batch = id.success ? await ctx.batches.getForTenant(id.data, req.tenant!.id) : null;
+    const id = req.params.id;
+    const batch = isPathId(id) ? await ctx.batches.getForTenant(id, req.tenant!.id) : null;
     if (!batch) throw notFound();
     return batch;
   }

@@ -25,6 +25,7 @@ import {
   webhookUrlFor,
   WebhookSecrets,
   type Logger,
+  type RedisOutageLog,
   type ServiceEvent,
   type WebhookDeliveryPayload,
   type WorkerConfig,
@@ -39,6 +40,8 @@ export interface WebhookDeliveryOptions {
   logger: Logger;
   /** Counts each delivery attempt's outcome. */
   onOutcome?: WebhookProcessorOptions['onOutcome'];
+  /** Where its Redis connections report an outage (the worker's, shared by all its connections). */
+  outageLog?: RedisOutageLog;
 }
 
 export interface WebhookDelivery {
@@ -48,15 +51,13 @@ export interface WebhookDelivery {
   close(): Promise<void>;
 }
 
-export function startWebhookDelivery({ config, logger: parent, onOutcome }: WebhookDeliveryOptions): WebhookDelivery {
+export function startWebhookDelivery({ config, logger: parent, onOutcome, outageLog }: WebhookDeliveryOptions): WebhookDelivery {
   const logger = parent.child({ component: 'webhooks' });
   const keys = createKeys(config.QUEUE_PREFIX);
-  const connection = createRedis(config.REDIS_URL, 'worker');
-  const store = createRedis(config.REDIS_URL, 'worker');
-  const reader = createRedis(config.REDIS_URL, 'worker');
-  for (const conn of [connection, store, reader]) {
-    conn.on('error', (err: Error) => logger.warn({ err: { message: err.message } }, 'redis connection error'));
-  }
+  // The worker's outage log: one summary for the process, not a line per connection and retry.
+  const connection = createRedis(config.REDIS_URL, 'worker', {}, outageLog);
+  const store = createRedis(config.REDIS_URL, 'worker', {}, outageLog);
+  const reader = createRedis(config.REDIS_URL, 'worker', {}, outageLog);
   const jobs = new JobStore(store, keys);
   const tenants = new TenantStore(store, keys);
   // Read only here (a batch's end and its webhook settings); the scheduler is what submit needs.
