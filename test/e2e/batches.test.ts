@@ -1,5 +1,5 @@
 /**
- * Batches through the whole service with the fake CLI: hundreds of prompts across three
+ * Batches through the whole service with the fake CLI: 500 prompts across three
  * workers, every result once; an invalid request named by its index with nothing
  * enqueued; cancel midway; another tenant's job not held back by a large batch.
  */
@@ -52,14 +52,14 @@ async function results(key: string, id: string): Promise<Array<{ custom_id: stri
   return (await res.text()).split('\n').filter(Boolean).map((line) => JSON.parse(line));
 }
 
-it('runs 300 prompts across three workers: every custom_id in the results exactly once', async () => {
+it('runs 500 prompts across three workers: every custom_id in the results exactly once', async () => {
   const key = stack.tenant.api_key;
-  const requests = Array.from({ length: 300 }, (_, i) => ({ custom_id: `item-${i}`, prompt: `batch prompt ${i}` }));
+  const requests = Array.from({ length: 500 }, (_, i) => ({ custom_id: `item-${i}`, prompt: `batch prompt ${i}` }));
   const res = await post(key, { requests, metadata: { run: 'first' } });
   expect(res.status, JSON.stringify(res.body)).toBe(202);
-  expect(res.body).toMatchObject({ status: 'in_progress', total: 300, request_counts: { queued: 300, running: 0, succeeded: 0 }, metadata: { run: 'first' } });
+  expect(res.body).toMatchObject({ status: 'in_progress', total: 500, request_counts: { queued: 500, running: 0, succeeded: 0 }, metadata: { run: 'first' } });
   const done = await ended(key, res.body.id);
-  expect(done.request_counts).toEqual({ queued: 0, running: 0, succeeded: 300, failed: 0, canceled: 0 });
+  expect(done.request_counts).toEqual({ queued: 0, running: 0, succeeded: 500, failed: 0, canceled: 0 });
 
   const lines = await results(key, res.body.id);
   expect(lines.map((l) => l.custom_id).sort()).toEqual(requests.map((r) => r.custom_id).sort());
