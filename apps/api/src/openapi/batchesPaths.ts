@@ -3,7 +3,7 @@ import { batchListQuery } from '../routes/batches.js';
 import { jsonResponse, parameterRef, schemaRef, type Endpoint } from './operations.js';
 import { queryParameters } from './queryParameters.js';
 
-const batchId = { name: 'id', in: 'path' as const, required: true, description: 'The batch id', schema: { type: 'string' as const, format: 'uuid' } };
+const batchId = parameterRef('BatchId');
 
 export function batchesEndpoints(): Endpoint[] {
   return [

@@ -15,6 +15,7 @@ import {
   HIGHEST_PRIORITY,
   JSON_OPTION_MAX_BYTES,
   LOWEST_PRIORITY,
+  MAX_JSON_DEPTH,
   METADATA_MAX_BYTES,
   type ApiConfig,
 } from '@claude-queue/shared';
@@ -24,6 +25,7 @@ import { MAX_WAIT_SECONDS, PREFER_WAIT_PATTERN } from '../prefer.js';
 import { REQUEST_ID } from '../requestId.js';
 import { createTenantBody, updateTenantBody } from '../routes/adminTenants.js';
 import { batchBodySchema, CUSTOM_ID } from '../routes/batches.js';
+import { MAX_RANGE_DAYS } from '../routes/usage.js';
 import { adminEndpoints } from './adminPaths.js';
 import { jobsEndpoints } from './jobsPaths.js';
 import { toOperation, type Endpoint } from './operations.js';
@@ -119,16 +121,28 @@ function componentSchemas(ctx: Pick<ApiContext, 'config' | 'jobRequestSchema'>):
     BatchRequest: batchBodySchema(ctx)
       .extend({
         requests: z
-          .array(z.object({ custom_id: z.string().regex(CUSTOM_ID).meta({ description: 'Your key for the request, unique in the batch' }) }).catchall(z.unknown()))
+          .array(
+            // What routes/batches.ts checks each request with: the job request, less what a batch sets for all.
+            ctx.jobRequestSchema
+              .omit({ session_id: true, fork: true, priority: true, webhook_url: true, webhook_events: true })
+              .extend({ custom_id: z.string().regex(CUSTOM_ID).meta({ description: 'Your key for the request, unique in the batch' }) }),
+          )
           .min(1)
           .max(ctx.config.BATCH_MAX_REQUESTS)
-          .meta({ description: 'Each a job request (`JobRequest`, without `session_id`, `fork`, `priority`, `webhook_url` or `webhook_events`) with its `custom_id`' }),
+          .meta({
+            description:
+              'Each a job request (`JobRequest`, without `session_id`, `fork`, `priority`, `webhook_url` or `webhook_events`) with its `custom_id`; the `custom_id`s must be unique in the batch',
+          }),
         metadata: z.record(z.string(), z.unknown()).optional().meta({ description: 'Echoed back on the batch' }),
         webhook_events: batchBodySchema(ctx).shape.webhook_events.meta({
           description: 'Default `["batch.ended"]`: one delivery when every request has ended. Job events (`job.succeeded`, …) listed here are sent for each request too.',
         }),
       })
-      .meta({ description: `At most ${ctx.config.BATCH_MAX_REQUESTS} requests (BATCH_MAX_REQUESTS) and ${ctx.config.BATCH_MAX_BYTES} bytes (BATCH_MAX_BYTES)` }),
+      .meta({
+        description: `At most ${ctx.config.BATCH_MAX_REQUESTS} requests (BATCH_MAX_REQUESTS) and ${ctx.config.BATCH_MAX_BYTES} bytes (BATCH_MAX_BYTES)`,
+        'x-max-depth': MAX_JSON_DEPTH,
+      }),
+    OpenApiDocument: schemas.openApiDocumentSchema,
     SessionList: z.object({
       data: z.array(schemas.sessionSummarySchema).meta({ description: 'Most recently used first' }),
       next_cursor: z.string().nullable().meta({ description: 'Pass as `cursor` for the next page; null on the last' }),
@@ -148,6 +162,8 @@ function componentSchemas(ctx: Pick<ApiContext, 'config' | 'jobRequestSchema'>):
     out[id] = rest as OpenAPIV3_1.SchemaObject;
   }
   describeJobRequest(out.JobRequest!, ctx.config);
+  // routes/jobs.ts and batches.ts refuse deeper bodies before they parse them.
+  (out.JobRequest as Record<string, unknown>)['x-max-depth'] = MAX_JSON_DEPTH;
   return out;
 }
 
@@ -192,17 +208,23 @@ function parameterSchema(schema: z.ZodType): object {
 
 function parameters(): Record<string, OpenAPIV3_1.ParameterObject> {
   const p = (parameter: OpenAPIV3_1.ParameterObject & { schema: object }) => parameter;
-  const eventId = () => ({ type: 'string' as const, pattern: EVENT_ID.source });
+  const eventId = () => ({ type: 'string' as const, examples: ['1738324800000-0'] });
   return {
     JobId: p({ name: 'id', in: 'path', required: true, description: 'The job id', schema: parameterSchema(schemas.uuid) }),
     SessionId: p({ name: 'id', in: 'path', required: true, description: 'The session id (a job result’s `session_id`)', schema: parameterSchema(schemas.uuid) }),
-    TenantId: p({ name: 'id', in: 'path', required: true, description: 'The tenant id', schema: { type: 'string' } }),
-    KeyId: p({ name: 'keyId', in: 'path', required: true, description: 'The API key’s id (not the key)', schema: { type: 'string' } }),
+    // Any other id answers 404 (pathId.ts), before any lookup.
+    TenantId: p({ name: 'id', in: 'path', required: true, description: 'The tenant id', schema: parameterSchema(schemas.uuid) }),
+    KeyId: p({ name: 'keyId', in: 'path', required: true, description: 'The API key’s id (not the key)', schema: parameterSchema(schemas.uuid) }),
+    BatchId: p({ name: 'id', in: 'path', required: true, description: 'The batch id', schema: parameterSchema(schemas.uuid) }),
+    // Prefer, Last-Event-ID and X-Request-Id are hints: a value the server can't use is
+    // ignored, never refused, so their schemas refuse nothing and the rule is described.
     Prefer: p({
       name: 'Prefer',
       in: 'header',
-      description: `RFC 7240 \`wait=N\`: wait up to N seconds (at most ${MAX_WAIT_SECONDS}) for the job to end before answering; the answer carries \`Preference-Applied: wait=N\`.`,
-      schema: { type: 'string', pattern: PREFER_WAIT_PATTERN, examples: ['wait=30'] } as object,
+      description:
+        `RFC 7240 \`wait=N\`: wait up to N seconds (at most ${MAX_WAIT_SECONDS}) for the job to end before answering; the answer carries \`Preference-Applied: wait=N\`. ` +
+        `Other preferences, and a header without \`wait=N\` (matching \`${PREFER_WAIT_PATTERN}\`), are ignored.`,
+      schema: { type: 'string', examples: ['wait=30'] } as object,
     }),
     IdempotencyKey: p({
       name: 'Idempotency-Key',
@@ -214,20 +236,20 @@ function parameters(): Record<string, OpenAPIV3_1.ParameterObject> {
     LastEventId: p({
       name: 'Last-Event-ID',
       in: 'header',
-      description: 'Resume after this event id (a browser’s EventSource sends it by itself when it reconnects)',
+      description: `Resume after this event id (a browser’s EventSource sends it by itself when it reconnects); a value that is not an event id (\`${EVENT_ID.source}\`) is ignored: the stream starts at the first event`,
       schema: eventId(),
     }),
     LastEventIdQuery: p({
       name: 'last_event_id',
       in: 'query',
-      description: '`Last-Event-ID` for clients that cannot set headers; the header wins',
+      description: '`Last-Event-ID` for clients that cannot set headers; the header wins; ignored when it is not an event id',
       schema: eventId(),
     }),
     XRequestId: p({
       name: 'X-Request-Id',
       in: 'header',
-      description: 'Echoed in the answer and logged with the request (otherwise one is generated)',
-      schema: { type: 'string', pattern: REQUEST_ID.source },
+      description: `Echoed in the answer and logged with the request when it matches \`${REQUEST_ID.source}\`; otherwise (or without one) one is generated`,
+      schema: { type: 'string' },
     }),
   };
 }
@@ -257,6 +279,12 @@ function describeApi(config: ApiConfig): string {
     '',
     `**Limits of this deployment**: request bodies up to ${config.MAX_BODY_BYTES} bytes, prompts up to ${config.MAX_PROMPT_BYTES} bytes, \`timeout_ms\` up to ${config.JOB_TIMEOUT_MAX_MS}, permission modes ${config.ALLOWED_PERMISSION_MODES.map((m) => `\`${m}\``).join(', ')}. ` +
       'Per tenant: `requests_per_minute` per key (every answer carries `RateLimit-Policy` and `RateLimit`; past it `429 rate_limited` with `Retry-After`), and `max_queued` (past it `429 queue_full`).',
+    '',
+    '**What the schemas can’t say**: JSON Schema counts characters, never bytes, so a limit in bytes of UTF-8 is stated as `maxLength` (every valid value meets it, since a character is at least a byte) and exactly as `x-max-bytes`; ' +
+      'a limit on a value’s size as compact JSON as `x-max-json-bytes`, and the nesting depth of a body (the body is level 1) as `x-max-depth`. ' +
+      'Where the server limits characters it counts UTF-16 code units, so a character outside the Basic Multilingual Plane (an emoji) counts twice there. ' +
+      'Unknown query parameters are refused (400), as unknown body fields are. ' +
+      `Some rules need the server’s state or a lookup: \`session_id\` must name a session of the tenant (404), a \`webhook_url\` or MCP server URL must resolve to a public address (400), \`custom_id\`s must be unique in their batch (400), and a usage range at most ${MAX_RANGE_DAYS} days (400).`,
     '',
     '**Errors** are RFC 9457 `application/problem+json` with a stable `code`; for bad input, `field` names the field at fault and `errors` lists all of them:',
     '',

@@ -236,3 +236,14 @@ export const batchSchema = z
     webhook_events: z.array(z.enum(BATCH_WEBHOOK_EVENT_TYPES)).meta({ description: '`batch.ended`, and the job events each request sends, as asked at submit' }),
   })
   .meta({ description: 'A batch of requests (POST /v1/batches)' });
+
+/** GET /openapi.json's answer, as far as a client reads it: the rest is the OpenAPI 3.1 specification's. */
+export const openApiDocumentSchema = z
+  .object({
+    openapi: z.string().meta({ examples: ['3.1.0'] }),
+    info: z.object({ title: z.string(), version: z.string(), summary: z.string().optional(), description: z.string().optional() }),
+    tags: z.array(z.object({ name: z.string(), description: z.string().optional() })).optional(),
+    paths: z.record(z.string(), z.record(z.string(), z.unknown())),
+    components: z.record(z.string(), z.record(z.string(), z.unknown())),
+  })
+  .meta({ description: 'An OpenAPI 3.1 document (https://spec.openapis.org/oas/v3.1.0): this one' });

@@ -58,7 +58,7 @@ export function serviceEndpoints(): Endpoint[] {
       tag: 'Service',
       summary: 'This document (OpenAPI 3.1)',
       description: 'Built at start from the schemas the API validates with, under this deployment’s limits.',
-      responses: { '200': jsonResponse('The OpenAPI document', { type: 'object' }) },
+      responses: { '200': jsonResponse('The OpenAPI document', schemaRef('OpenApiDocument')) },
     },
     {
       method: 'get',

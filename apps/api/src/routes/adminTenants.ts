@@ -8,6 +8,7 @@ import { z } from 'zod';
 import {
   checkPublicUrl,
   defaultTenantLimits,
+  httpUrl,
   resolveLimits,
   SecretsKeyMissingError,
   tenantLimitsSchema,
@@ -18,7 +19,15 @@ import { isPathId } from '../pathId.js';
 import { HttpProblem, notFound } from '../problem.js';
 import { parseUsageRange, readUsage } from './usage.js';
 
-const name = z.string({ error: 'is required and must be a string' }).trim().min(1, 'must not be empty').max(200);
+/**
+ * 1 to 200 characters once trimmed, as a pattern (not `.trim().min().max()`, which JSON
+ * Schema would render as limits on the untrimmed string): what is kept is trimmed.
+ */
+const TENANT_NAME = /^\s*\S(?:[\s\S]{0,198}\S)?\s*$/;
+const name = z
+  .string({ error: 'is required and must be a string' })
+  .regex(TENANT_NAME, 'must have 1 to 200 characters besides the spaces around them')
+  .trim();
 
 export const createTenantBody = z.strictObject({ name, limits: tenantLimitsSchema.optional() });
 
@@ -36,10 +45,12 @@ export const updateTenantBody = z.strictObject({
     .refine((c) => c.anthropic_api_key !== undefined || c.claude_code_oauth_token !== undefined, {
       message: 'must have anthropic_api_key or claude_code_oauth_token (null removes the credential)',
     })
+    // The refine, for JSON Schema: with only those two members allowed, at least one of them.
+    .meta({ minProperties: 1 })
     .nullable()
     .optional(),
   /** Where the tenant's jobs' events go when a job names no `webhook_url`; null removes it (and setting it re-enables it after a 410). */
-  webhook_url: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).max(2048).nullable().optional(),
+  webhook_url: httpUrl().nullable().optional(),
   /** Replaces the URLs disabled by a 410 answer: `[]` enables them all again. */
   webhook_disabled_urls: z.array(z.string().max(2048)).max(1000).optional(),
 });
