@@ -207,8 +207,9 @@ export function createGuardedLookup(options: AddressCheckOptions) {
       if (err) return callback(err, []);
       const allowed = options.allowPrivate ? addresses : addresses.filter((a) => blockedAddressReason(a.address) === null);
       if (allowed.length === 0) {
-        const first = addresses[0] ? blockedAddressReason(addresses[0].address) : 'no address';
-        return callback(new BlockedAddressError(`${hostname} resolves only to blocked addresses (${first})`), []);
+        // Not which addresses: the message reaches the tenant (its delivery log), and must
+        // not map the deployment's internal DNS.
+        return callback(new BlockedAddressError(`${hostname} resolves only to blocked (non-public) addresses`), []);
       }
       if (lookupOptions.all) return callback(null, allowed);
       callback(null, allowed[0]!.address, allowed[0]!.family);
