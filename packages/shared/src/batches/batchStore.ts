@@ -8,6 +8,7 @@ import type { Redis } from 'ioredis';
 import { uuidv7 } from '../ids.js';
 import { JOB_EVENTS_CAP, type BatchWebhookEventType, type JobStatusEvent } from '../jobEvents.js';
 import type { JobRequest } from '../jobRequest.js';
+import { newRecordFields } from '../jobLife/jobLife.js';
 import { serializeRecord } from '../jobStore.js';
 import type { Keys } from '../keys.js';
 import { runScript } from '../redisScript.js';
@@ -84,19 +85,7 @@ export class BatchStore {
     const jobIds: string[] = [];
     const rest: string[] = [];
     // What every record has alike, once; then each job's own fields (see SUBMIT_BATCH).
-    const common = serializeRecord({
-      tenant_id: tenantId,
-      status: 'queued',
-      created_at: now.toISOString(),
-      started_at: null,
-      finished_at: null,
-      attempts: 0,
-      next_attempt_at: null,
-      attempt_history: [],
-      result: null,
-      error: null,
-      batch_id: id,
-    });
+    const common = serializeRecord({ ...newRecordFields(tenantId, now), batch_id: id });
     for (const item of items) {
       const jobId = uuidv7(now.getTime());
       jobIds.push(jobId);

@@ -103,21 +103,7 @@ export class JobLife {
   async submit(tenantId: string, request: JobRequest, now = new Date((this.options.clock ?? Date.now)())): Promise<SubmitOutcome> {
     const id = uuidv7(now.getTime());
     const { metadata, ...requestView } = request;
-    const record: JobRecord = {
-      id,
-      tenant_id: tenantId,
-      status: 'queued',
-      created_at: now.toISOString(),
-      started_at: null,
-      finished_at: null,
-      attempts: 0,
-      next_attempt_at: null,
-      attempt_history: [],
-      request: requestView,
-      result: null,
-      error: null,
-      metadata: metadata ?? null,
-    };
+    const record: JobRecord = { id, ...newRecordFields(tenantId, now), request: requestView, metadata: metadata ?? null };
     const k = this.keys;
     const [kind, queued, max] = await runScript<string, string, [string, number?, number?]>(
       this.redis,
@@ -378,6 +364,22 @@ export class JobLife {
     if (kind === 'moved') return { moved: true, from: detail as JobStatus };
     return { moved: false, status: kind === 'gone' ? null : (detail as JobStatus) };
   }
+}
+
+/** What a just-submitted job's record holds besides its id, request and metadata (a batch's jobs too). */
+export function newRecordFields(tenantId: string, now: Date): Omit<JobRecord, 'id' | 'request' | 'metadata'> {
+  return {
+    tenant_id: tenantId,
+    status: 'queued',
+    created_at: now.toISOString(),
+    started_at: null,
+    finished_at: null,
+    attempts: 0,
+    next_attempt_at: null,
+    attempt_history: [],
+    result: null,
+    error: null,
+  };
 }
 
 /** BullMQ's side of a processor's move: `onMoved` when it happened, else the status the job has. */
