@@ -82,8 +82,17 @@ export class ClaudeQueueError extends Error {
   }
 }
 
-/** Answers a retry may fix: no answer at all, or the API saying it is away or busy for now. */
+/**
+ * Answers a retry may fix: no answer at all, the API saying it is away or busy for now,
+ * or a limit that lifts by itself (429: too many requests or open streams for now).
+ */
 export function isTransient(err: unknown): boolean {
   if (!(err instanceof ClaudeQueueError)) return false;
-  return err.status === 0 || err.status === 502 || err.status === 503 || err.status === 504;
+  return err.status === 0 || err.status === 429 || err.status === 502 || err.status === 503 || err.status === 504;
+}
+
+/** How long to wait before asking again: the answer's `Retry-After` if it gave one, else `fallbackMs`. */
+export function retryDelayOf(err: unknown, fallbackMs: number): number {
+  const seconds = err instanceof ClaudeQueueError ? err.retryAfterSeconds : undefined;
+  return seconds !== undefined && seconds >= 0 ? Math.max(fallbackMs, seconds * 1000) : fallbackMs;
 }

@@ -217,6 +217,26 @@ describe('events', () => {
     expect(requests).toHaveLength(4);
   });
 
+  it('opens a stream the server ended after a while again without counting it as a failure, however often', async () => {
+    let n = 0;
+    handler = (_req, res) => {
+      const stream = sse(res);
+      if (++n <= 3) setTimeout(() => stream.end(': this stream has lasted its time\n\n'), 60);
+      else stream.end(result);
+    };
+    const events = await collect(client().events('j', { maxReconnects: 1, reconnectDelayMs: 5, livedMs: 50 }));
+    expect(events.map((e) => e.event)).toEqual(['result']);
+    expect(requests).toHaveLength(4);
+  });
+
+  it('waits for the Retry-After of a 429 (the tenant at its cap of open streams), then goes on', async () => {
+    let n = 0;
+    handler = (_req, res) => (++n === 1 ? sendJson(res, 429, { code: 'too_many_streams', detail: 'at the cap' }, { 'retry-after': '1' }) : sse(res).end(result));
+    const started = Date.now();
+    expect((await collect(client().events('j', { reconnectDelayMs: 5 }))).map((e) => e.event)).toEqual(['result']);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1000);
+  });
+
   it('retries 503s but throws a 404 at once', async () => {
     let n = 0;
     handler = (_req, res) => (++n === 1 ? sendJson(res, 503, { code: 'unavailable', detail: 'away' }) : sse(res).end(result));

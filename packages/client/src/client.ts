@@ -3,7 +3,7 @@
  * dependencies and no server code. Every non-2xx answer becomes a ClaudeQueueError
  * with the API's stable `code`.
  */
-import { ClaudeQueueError, isTransient } from './claudeQueueError.js';
+import { ClaudeQueueError, isTransient, retryDelayOf } from './claudeQueueError.js';
 import { followJobEvents, type EventsOptions } from './followJobEvents.js';
 import { readLines, streamJsonItems } from './jsonLines.js';
 import { sleep } from './sleep.js';
@@ -143,7 +143,7 @@ export class ClaudeQueueClient {
         failures = 0;
       } catch (err) {
         if (!isTransient(err) || ++failures > WAIT_RETRIES) throw err;
-        await sleep(Math.min(MIN_POLL_INTERVAL_MS * failures, deadline - Date.now()), options.signal);
+        await sleep(Math.min(retryDelayOf(err, MIN_POLL_INTERVAL_MS * failures), deadline - Date.now()), options.signal);
         continue;
       }
       if (isFinal(job) || Date.now() >= deadline) return job;
@@ -288,7 +288,7 @@ export class ClaudeQueueClient {
         failures = 0;
       } catch (err) {
         if (!isTransient(err) || ++failures > WAIT_RETRIES || Date.now() >= deadline) throw err;
-        await sleep(Math.min(MIN_POLL_INTERVAL_MS * failures, deadline - Date.now()), options.signal);
+        await sleep(Math.min(retryDelayOf(err, MIN_POLL_INTERVAL_MS * failures), deadline - Date.now()), options.signal);
         continue;
       }
       const state = `${batch.status} ${JSON.stringify(batch.request_counts)}`;

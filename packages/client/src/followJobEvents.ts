@@ -3,9 +3,13 @@
  * with `Last-Event-ID` after the last event seen (the API replays from its per-job
  * stream), until the `result` event ends it. Gives up after `maxReconnects` failed
  * connections in a row; a connection that delivered an event resets the count, so a
- * long answer over a flaky network still arrives whole.
+ * long answer over a flaky network still arrives whole. A stream the server ended
+ * cleanly after a while (the API ends each at STREAM_MAX_SECONDS; proxies have their
+ * timeouts) is no failure: it is opened again after the server's `retry`, however long
+ * the job waits; one ended at once is. A 429 (the tenant's streams at their cap) waits
+ * for its `Retry-After`.
  */
-import { ClaudeQueueError, isTransient } from './claudeQueueError.js';
+import { ClaudeQueueError, isTransient, retryDelayOf } from './claudeQueueError.js';
 import { parseSse, type SseMessage } from './parseSse.js';
 import { sleep } from './sleep.js';
 import type { JobEvent } from './types.js';
@@ -24,6 +28,8 @@ export interface EventsOptions {
    * heartbeat every 15 s, so silence means a half-open connection (default: 45000).
    */
   idleTimeoutMs?: number;
+  /** A stream the server ended after at least this long ended at its lifetime, not in a failure (default: 5000). */
+  livedMs?: number;
 }
 
 /** Opens one connection: a 2xx Response, or throws a ClaudeQueueError. */
@@ -34,7 +40,7 @@ class IdleTimeout extends Error {
 }
 
 export async function* followJobEvents(open: OpenEventStream, options: EventsOptions = {}): AsyncGenerator<JobEvent, void, undefined> {
-  const { signal, maxReconnects = 5, idleTimeoutMs = 45_000 } = options;
+  const { signal, maxReconnects = 5, idleTimeoutMs = 45_000, livedMs = 5000 } = options;
   let delayMs = options.reconnectDelayMs ?? 1000;
   let cursor = options.lastEventId ?? null;
   let failuresInRow = 0;
@@ -51,6 +57,8 @@ export async function* followJobEvents(open: OpenEventStream, options: EventsOpt
       idle = setTimeout(() => connection.abort(new IdleTimeout(`no data for ${idleTimeoutMs} ms`)), idleTimeoutMs);
     };
     let failure: unknown;
+    let endedCleanly = false;
+    const openedAt = Date.now();
     try {
       startIdle();
       const res = await open(cursor, connection.signal);
@@ -67,6 +75,9 @@ export async function* followJobEvents(open: OpenEventStream, options: EventsOpt
         if (event.event === 'result') return;
         startIdle();
       }
+      // The server closed it before the result: after a while, a stream's lifetime (not a
+      // failure); at once, something wrong (counted, so a broken server ends the loop).
+      endedCleanly = Date.now() - openedAt >= livedMs;
       failure = new ClaudeQueueError({ status: 0, code: 'network_error', detail: 'the event stream ended before the result' });
     } catch (err) {
       if (signal?.aborted) throw signal.reason;
@@ -78,6 +89,10 @@ export async function* followJobEvents(open: OpenEventStream, options: EventsOpt
       signal?.removeEventListener('abort', onAbort);
       connection.abort();
     }
+    if (endedCleanly) {
+      await sleep(delayMs, signal);
+      continue;
+    }
     if (++failuresInRow > maxReconnects) {
       throw new ClaudeQueueError({
         status: 0,
@@ -86,7 +101,7 @@ export async function* followJobEvents(open: OpenEventStream, options: EventsOpt
         cause: failure,
       });
     }
-    await sleep(delayMs * failuresInRow, signal);
+    await sleep(retryDelayOf(failure, delayMs * failuresInRow), signal);
   }
 }
 
