@@ -88,6 +88,10 @@ const expectedA = (from: string, to: string) => ({
   to,
   days: EXPECTED_A.days.map((d) => ({ ...d, date: d.date === 'today' ? today : yesterday })),
   totals: EXPECTED_A.totals,
+  // Where the tenant stands now: its records' bytes, the deployment's default quota, no budget.
+  stored_bytes: expect.any(Number),
+  max_stored_bytes: 1024 ** 3,
+  budget: null,
 });
 
 const EMPTY_TOTALS = { jobs: { succeeded: 0, failed: 0, canceled: 0 }, cost_usd: 0, tokens: { input: 0, output: 0, cache_read: 0, cache_creation: 0 } };
@@ -198,7 +202,7 @@ describe("tenant B with tenant A's ids", () => {
 
   it("never counts A's usage in B's", async () => {
     const own = await asB('GET', `/v1/usage?from=${yesterday}&to=${today}`);
-    expect(own.body).toEqual({ from: yesterday, to: today, days: [], totals: EMPTY_TOTALS });
+    expect(own.body).toEqual({ from: yesterday, to: today, days: [], totals: EMPTY_TOTALS, stored_bytes: expect.any(Number), max_stored_bytes: 1024 ** 3, budget: null });
     const admin = await api.request('GET', `/v1/admin/tenants/${tenantB.id}/usage?from=${yesterday}&to=${today}`, { key: ADMIN_TOKEN });
     expect(admin.body.totals).toEqual(EMPTY_TOTALS);
   });
