@@ -109,7 +109,15 @@ try {
   const count = (code: string) => codes.set(code, (codes.get(code) ?? 0) + 1);
   let stop = false;
   let maxMemory = 0;
-  const sampler = setInterval(() => void api.usedMemory().then((m) => (maxMemory = Math.max(maxMemory, m))), 500);
+  let maxLua = 0;
+  let maxStored = 0;
+  const sampler = setInterval(async () => {
+    const info = await api.probe.info('memory');
+    const field = (name: string) => Number(new RegExp(`^${name}:(\\d+)`, 'm').exec(info)?.[1] ?? 0);
+    maxMemory = Math.max(maxMemory, field('used_memory'));
+    maxLua = Math.max(maxLua, field('used_memory_vm_eval'));
+    maxStored = Math.max(maxStored, Number((await api.probe.hget(api.ctx.keys.tenantStored(flood.id), '*total')) ?? 0));
+  }, 500);
   // Serialised once per lane: the flood's own JSON work is not the API's.
   const bodies = [0, 1, 2, 3].map((lane) => JSON.stringify(floodRequest(lane)));
   const floodLoop = async (lane: number) => {
@@ -137,7 +145,7 @@ try {
   console.log(row('baseline: alone', baseline));
   console.log(row('beside the flood', during));
   console.log(`\nflood requests: ${[...codes].map(([k, v]) => `${k} ${fmt(v)}`).join(', ')}`);
-  console.log(`flood's stored bytes at the end: ${fmt(stored / 2 ** 20, 1)} MiB of ${fmt(QUOTA / 2 ** 20)} MiB`);
+  console.log(`flood's stored bytes: at most ${fmt(maxStored / 2 ** 20, 1)} MiB, ${fmt(stored / 2 ** 20, 1)} MiB at the end, of ${fmt(QUOTA / 2 ** 20)} MiB; Lua's memory at most ${fmt(maxLua / 2 ** 20, 1)} MiB`);
   console.log(`Redis used_memory: ${fmt(baseMemory / 2 ** 20, 1)} MiB at start, ${fmt(afterBaseline / 2 ** 20, 1)} MiB after the baseline, at most ${fmt(maxMemory / 2 ** 20, 1)} MiB during the flood (bound: ${fmt(bound / 2 ** 20, 1)} MiB = after the baseline + quota × ${1 + MARGIN.fraction} + ${MARGIN.bytes / 2 ** 20} MiB)`);
   const checks: Array<[string, boolean]> = [
     ['every steady job succeeded', baseline.other === 0 && during.other === 0 && during.succeeded === SECONDS],

@@ -36,7 +36,7 @@ end
 -- Each job's own fields: id, custom_id, request, metadata (names and values).
 local OWN_NAMES = #'id' + #'custom_id' + #'request' + #'metadata'
 local bytes = n * (common_bytes + OWN_NAMES) + bytes_of(rest_start, rest_start + 4 * n - 1)
-local held = stored_now(stored, stored_until, now)
+local held = stored_now(stored, stored_until, now, cjson.encode({ record_pattern, events_pattern }))
 if L.stored and held + bytes > L.stored then return { 'storage_full', held, L.stored } end
 local function key_of(pattern, id)
   local i, j = string.find(pattern, '{job}', 1, true)

@@ -20,7 +20,7 @@ import { runScript } from '../redisScript.js';
 import { DEFAULT_PRIORITY, type Scheduler } from '../scheduler/scheduler.js';
 import { SESSION_TTL_SECONDS } from '../sessionStore.js';
 import { budgetPeriods } from '../usage/periods.js';
-import { usageRefusal, type SubmitRefusal } from '../usage/tenantUsage.js';
+import { storedKeyPatterns, usageRefusal, type SubmitRefusal } from '../usage/tenantUsage.js';
 import { MOVES, type MoveName } from './moves.js';
 import { RetryLaterError } from './retryLaterError.js';
 import { DEFER, MOVE, START, SUBMIT } from './scripts.js';
@@ -135,6 +135,7 @@ export class JobLife {
         in_session: request.session_id ? 1 : 0,
         session_ttl: this.options.sessionTtlSeconds ?? SESSION_TTL_SECONDS,
         now_ms: now.getTime(),
+        stored_patterns: storedKeyPatterns(k),
       },
       Object.entries(serializeRecord(record)).flat(),
     );

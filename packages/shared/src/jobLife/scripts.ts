@@ -81,7 +81,7 @@ end
 export const SUBMIT = luaScript('job_submit', {
   lib: LIFE_LIB,
   keys: ['record', 'tenant_jobs', 'job_events', 'tenant', 'intake', 'sched_tenants', 'sched_lastv', 'sched_vnow', 'sched_seq', 'session_turns', 'stored', 'stored_until'],
-  args: ['job_id', 'tenant_id', 'priority', 'defaults', 'retention', 'status_event', 'channel', 'job_cap', 'in_session', 'session_ttl', 'now_ms'],
+  args: ['job_id', 'tenant_id', 'priority', 'defaults', 'retention', 'status_event', 'channel', 'job_cap', 'in_session', 'session_ttl', 'now_ms', 'stored_patterns'],
   body: `
 if redis.call('exists', tenant) == 0 then return { 'no_tenant' } end
 if redis.call('hget', tenant, 'disabled') == '1' then return { 'disabled' } end
@@ -91,7 +91,7 @@ local queued = redis.call('zcard', intake)
 if L.queued and queued >= L.queued then return { 'full', queued, L.queued } end
 if L.hold > now then return { 'budget', L.hold } end
 local bytes = bytes_of(rest_start, #ARGV)
-local held = stored_now(stored, stored_until, now)
+local held = stored_now(stored, stored_until, now, stored_patterns)
 if L.stored and held + bytes > L.stored then return { 'storage_full', held, L.stored } end
 set_fields(record, rest_start)
 store_bytes(stored, stored_until, job_id, bytes)

@@ -8,7 +8,10 @@
  * or error of its ending), kept per job in the tenant's `stored` hash with the sum
  * under '*total'; `stored_until` has when each record expires (+inf while it has no
  * expiry). Records expire by Redis TTL, which runs no code: what expired is released
- * before the next check instead (at most RELEASE_BATCH at a time, oldest first).
+ * before the next check instead (at most RELEASE_BATCH at a time, oldest first), and
+ * its keys (record, events) are unlinked then and there. Redis would delete them by and
+ * by, but lets up to a tenth of expiring keys linger: a quota's room would come back
+ * while the memory it stood for was still held (measured: twice the quota).
  *
  * Spend: each move's usage counts in the tenant's day and month hashes. When a period's
  * spend reaches `budget_usd`, the tenant is held until the next period begins
@@ -26,9 +29,17 @@ export const RELEASE_BATCH = 500;
 export const STORED_TOTAL_FIELD = '*total';
 
 export const USAGE_LIB = `
-local function release_expired(stored, stored_until, now)
+-- patterns: keys.ts's job record and job events keys with '{job}', as JSON.
+local function release_expired(stored, stored_until, now, patterns)
   local gone = redis.call('zrangebyscore', stored_until, '-inf', now, 'LIMIT', 0, ${RELEASE_BATCH})
   if #gone == 0 then return end
+  local p = cjson.decode(patterns)
+  for _, id in ipairs(gone) do
+    for _, pattern in ipairs(p) do
+      local i, j = string.find(pattern, '{job}', 1, true)
+      redis.call('unlink', string.sub(pattern, 1, i - 1) .. id .. string.sub(pattern, j + 1))
+    end
+  end
   local freed = 0
   for _, n in ipairs(redis.call('hmget', stored, unpack(gone))) do freed = freed + (tonumber(n) or 0) end
   redis.call('hdel', stored, unpack(gone))
@@ -37,8 +48,8 @@ local function release_expired(stored, stored_until, now)
 end
 
 -- What the tenant's records hold now (what expired released first).
-local function stored_now(stored, stored_until, now)
-  release_expired(stored, stored_until, now)
+local function stored_now(stored, stored_until, now, patterns)
+  release_expired(stored, stored_until, now, patterns)
   return tonumber(redis.call('hget', stored, '${STORED_TOTAL_FIELD}') or '0')
 end
 

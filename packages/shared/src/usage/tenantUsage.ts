@@ -41,12 +41,17 @@ export interface BudgetReached {
   resets_at: string;
 }
 
+/** The keys of a job whose bytes are released (usage/scripts.ts release_expired): its record and its events. */
+export function storedKeyPatterns(keys: Keys): string {
+  return JSON.stringify([keys.job('{job}'), keys.jobEvents('{job}')]);
+}
+
 /** Releases what expired and answers the stored total. */
 const STORED_NOW = luaScript('usage_stored_now', {
   lib: USAGE_LIB,
   keys: ['stored', 'stored_until'],
-  args: ['now_ms'],
-  body: `return stored_now(stored, stored_until, tonumber(now_ms))`,
+  args: ['now_ms', 'patterns'],
+  body: `return stored_now(stored, stored_until, tonumber(now_ms), patterns)`,
 });
 
 export class TenantUsage {
@@ -57,7 +62,7 @@ export class TenantUsage {
 
   async standing(tenantId: string, limits: EffectiveLimits, now = new Date()): Promise<UsageStanding> {
     const k = this.keys;
-    const stored = await runScript<string, string, number>(this.redis, STORED_NOW, { stored: k.tenantStored(tenantId), stored_until: k.tenantStoredUntil(tenantId) }, { now_ms: now.getTime() });
+    const stored = await runScript<string, string, number>(this.redis, STORED_NOW, { stored: k.tenantStored(tenantId), stored_until: k.tenantStoredUntil(tenantId) }, { now_ms: now.getTime(), patterns: storedKeyPatterns(k) });
     return { stored_bytes: stored, max_stored_bytes: limits.max_stored_bytes, budget: await this.budgetOf(tenantId, limits.budget_usd, now) };
   }
 
