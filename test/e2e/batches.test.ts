@@ -113,7 +113,7 @@ it('cancels midway: nothing left running or queued, and the counts add up', asyn
   expect((await stack.api.request('POST', `/v1/batches/${res.body.id}/cancel`, { key })).status).toBe(409);
 }, 120_000);
 
-it("does not hold back another tenant's single job behind a large batch", async () => {
+it("does not hold back another tenant's single job behind a large batch, nor the tenant's own ordinary one", async () => {
   const key = stack.tenant.api_key;
   const requests = Array.from({ length: 240 }, (_, i) => ({ custom_id: `big-${i}`, prompt: `FAKE:sleep:150 big ${i}` }));
   const res = await post(key, { requests });
@@ -126,6 +126,10 @@ it("does not hold back another tenant's single job behind a large batch", async 
   // It finished while most of the batch was still waiting.
   const batch = await getBatch(key, res.body.id);
   expect(batch.request_counts.queued).toBeGreaterThan(120);
+  // Nor is the tenant's own ordinary job starved by its batch: it queues ahead of the batch's (priority 50 against 90).
+  const own = await submitJob(stack.api, key, { prompt: 'mine, interactive' });
+  expect((await waitForFinal(stack.api, key, own.id, 60_000)).status).toBe('succeeded');
+  expect((await getBatch(key, res.body.id)).request_counts.queued).toBeGreaterThan(90);
   await stack.api.request('POST', `/v1/batches/${res.body.id}/cancel`, { key });
   await ended(key, res.body.id);
 }, 120_000);
