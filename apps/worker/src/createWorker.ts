@@ -89,7 +89,9 @@ export function createClaudeWorker(options: ClaudeWorkerOptions): ClaudeWorker {
   // A crashed worker's slots come free when their leases lapse: twice the job lock,
   // renewed every third of it while the job runs.
   const scheduler = new Scheduler(store, keys, { defaults: defaultTenantLimits(config), leaseMs: 2 * config.WORKER_LOCK_DURATION_MS });
-  const producer = createClaudeQueue(store, keys);
+  // On BullMQ's own connection: its scripts, defined on the client it gets, would make
+  // every MULTI on `store` copy them (apps/api/src/context.ts says more).
+  const producer = createClaudeQueue(connection, keys);
   producer.on('error', (err) => logger.warn({ err: { message: err.message } }, 'queue error'));
   const life = new JobLife(store, keys, scheduler, { retentionSeconds: retentionSeconds(config), queue: producer });
   const metrics = createWorkerMetrics({ concurrency: config.WORKER_CONCURRENCY });
