@@ -172,19 +172,7 @@ export class TenantStore {
   async get(id: string): Promise<Tenant | null> {
     const [hash, count, disabledUrls] =
       (await this.redis.multi().hgetall(this.keys.tenant(id)).hlen(this.keys.tenantKeys(id)).smembers(this.keys.webhookDisabledUrls(id)).exec()) ?? [];
-    const h = hash?.[1] as Record<string, string> | undefined;
-    if (!h?.id) return null;
-    return {
-      id: h.id,
-      name: h.name ?? '',
-      created_at: h.created_at ?? '',
-      disabled: h.disabled === '1',
-      limits: h.limits ? (JSON.parse(h.limits) as TenantLimits) : {},
-      has_credentials: Boolean(h.credentials),
-      key_count: Number(count?.[1] ?? 0),
-      webhook_url: h.webhook_url ?? null,
-      webhook_disabled_urls: ((disabledUrls?.[1] as string[] | undefined) ?? []).sort(),
-    };
+    return tenantOf((hash?.[1] as Record<string, string> | undefined) ?? {}, Number(count?.[1] ?? 0), (disabledUrls?.[1] as string[] | undefined) ?? []);
   }
 
   /** Every tenant, oldest first. */
@@ -290,16 +278,74 @@ export class TenantStore {
   /** The tenant and key id of a presented API key; null if unknown, revoked, or the tenant is disabled. */
   async authenticate(apiKey: string, now = new Date()): Promise<Authenticated | null> {
     if (!apiKey.startsWith(API_KEY_PREFIX)) return null;
-    const json = await this.redis.get(this.keys.apiKey(hashApiKey(apiKey)));
-    if (!json) return null;
-    const { tenant_id: tenantId, key_id: keyId } = JSON.parse(json) as { tenant_id: string; key_id: string };
-    const tenant = await this.get(tenantId);
+    // One round trip: the key, its tenant and the key's last use, on every request.
+    const found = await runScript<string, string, [string, string[], number, string[]] | null>(
+      this.redis,
+      AUTHENTICATE,
+      { api_key: this.keys.apiKey(hashApiKey(apiKey)) },
+      {
+        patterns: JSON.stringify([
+          this.keys.tenant('{tenant}'),
+          this.keys.tenantKeys('{tenant}'),
+          this.keys.webhookDisabledUrls('{tenant}'),
+          this.keys.tenantKeysLastUsed('{tenant}'),
+        ]),
+        now_iso: now.toISOString(),
+      },
+    );
+    if (!found) return null;
+    const [keyId, flat, count, disabledUrls] = found;
+    const hash: Record<string, string> = {};
+    for (let i = 0; i < flat.length; i += 2) hash[flat[i]!] = flat[i + 1]!;
+    const tenant = tenantOf(hash, count, disabledUrls);
     if (!tenant || tenant.disabled) return null;
-    // Written, not awaited: a lost timestamp must not fail the request it describes.
-    void this.redis.hset(this.keys.tenantKeysLastUsed(tenantId), keyId, now.toISOString()).catch(() => undefined);
     return { tenant, keyId };
   }
+
 }
+
+/** A tenant as its hash, its key count and its disabled webhook URLs make it; null without a hash. */
+function tenantOf(h: Record<string, string>, keyCount: number, disabledUrls: string[]): Tenant | null {
+  if (!h.id) return null;
+  return {
+    id: h.id,
+    name: h.name ?? '',
+    created_at: h.created_at ?? '',
+    disabled: h.disabled === '1',
+    limits: h.limits ? (JSON.parse(h.limits) as TenantLimits) : {},
+    has_credentials: Boolean(h.credentials),
+    key_count: keyCount,
+    webhook_url: h.webhook_url ?? null,
+    webhook_disabled_urls: [...disabledUrls].sort(),
+  };
+}
+
+/**
+ * An API key's tenant, read with the key in one step, and the key's last use noted:
+ * {key id, the tenant hash as field/value pairs, its key count, its disabled webhook
+ * URLs}, or nil for an unknown key. patterns: keys.ts's tenant, tenant keys, disabled
+ * URLs and last-used keys with '{tenant}', as JSON.
+ */
+const AUTHENTICATE = luaScript('tenant_authenticate', {
+  keys: ['api_key'],
+  args: ['patterns', 'now_iso'],
+  body: `
+local stored = redis.call('get', api_key)
+if not stored then return nil end
+local key = cjson.decode(stored)
+local function key_of(pattern)
+  local i, j = string.find(pattern, '{tenant}', 1, true)
+  return string.sub(pattern, 1, i - 1) .. key.tenant_id .. string.sub(pattern, j + 1)
+end
+local p = cjson.decode(patterns)
+local tenant = key_of(p[1])
+local hash = redis.call('hgetall', tenant)
+if #hash == 0 then return nil end
+-- A refused request (its tenant disabled) is no use of the key.
+if redis.call('hget', tenant, 'disabled') ~= '1' then redis.call('hset', key_of(p[4]), key.key_id, now_iso) end
+return { key.key_id, hash, redis.call('hlen', key_of(p[2])), redis.call('smembers', key_of(p[3])) }
+`,
+});
 
 function newKey(now: Date): { apiKey: string; stored: StoredKey } {
   const apiKey = generateApiKey();
