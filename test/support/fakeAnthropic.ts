@@ -218,7 +218,14 @@ export async function startFakeAnthropic(): Promise<FakeAnthropic> {
       res.writeHead(200).end();
       return;
     }
-    const raw = await readBody(req);
+    let raw: string;
+    try {
+      raw = await readBody(req);
+    } catch {
+      // The CLI went away mid-request (its job canceled, its run killed): nobody to answer.
+      res.destroy();
+      return;
+    }
     let body: { model?: string; messages?: Message[]; tools?: unknown[]; stream?: boolean };
     try {
       body = JSON.parse(raw);

@@ -14,6 +14,7 @@ import {
   createRedis,
   defaultTenantLimits,
   describeRedisUrl,
+  logQueueErrors,
   RedisOutageLog,
   retentionSeconds,
   sessionTtlSeconds,
@@ -97,15 +98,15 @@ export function createApiContext(config: ApiConfig, logger: Logger): ApiContext 
   const bullRedis = createRedis(config.REDIS_URL, 'client', {}, outageLog);
   const queue = createClaudeQueue(bullRedis, keys);
   const scheduler = new Scheduler(redis, keys, { defaults: defaultTenantLimits(config) });
-  const metrics = createApiMetrics({ redis: bullRedis, keys, scheduler, logger });
+  const metrics = createApiMetrics({ redis: bullRedis, keys, scheduler, logger, outageLog });
   // A subscriber connection queues its SUBSCRIBE until Redis answers and resubscribes by itself.
   const watcher = new JobWatcher(createRedis(config.REDIS_URL, 'worker', {}, outageLog), keys, logger);
-  queue.on('error', (err) => logger.warn({ err: { message: err.message } }, 'queue error'));
+  logQueueErrors(queue, logger, 'queue error', outageLog);
   const webhookQueue = createWebhookQueue(bullRedis, keys);
-  webhookQueue.on('error', (err) => logger.warn({ err: { message: err.message } }, 'queue error'));
+  logQueueErrors(webhookQueue, logger, 'queue error', outageLog);
   const secretsKey = secretsKeyFromConfig(config);
   const liveRequests = new LiveRequests(redis, keys, config.MAX_STREAMS_PER_TENANT, logger);
-  const boardQueues = createBoardQueues(bullRedis, keys, logger);
+  const boardQueues = createBoardQueues(bullRedis, keys, logger, outageLog);
   return {
     config,
     logger,

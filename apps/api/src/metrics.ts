@@ -12,6 +12,7 @@ import {
   renderMetrics,
   type Keys,
   type Logger,
+  type RedisOutageLog,
   type MetricsRegistry,
   type Scheduler,
 } from '@claude-queue/shared';
@@ -29,6 +30,8 @@ export interface ApiMetricsOptions {
   keys: Keys;
   scheduler: Scheduler;
   logger: Logger;
+  /** Where queue errors during a Redis outage are counted instead of logged. */
+  outageLog?: RedisOutageLog;
   /** Tenants exported with a `tenant` label at most (default: 1000). */
   maxTenants?: number;
 }

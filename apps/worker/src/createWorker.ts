@@ -13,6 +13,7 @@ import {
   createRedis,
   defaultTenantLimits,
   describeRedisUrl,
+  logQueueErrors,
   RedisOutageLog,
   retentionSeconds,
   sessionTtlSeconds,
@@ -92,7 +93,7 @@ export function createClaudeWorker(options: ClaudeWorkerOptions): ClaudeWorker {
   // On BullMQ's own connection: its scripts, defined on the client it gets, would make
   // every MULTI on `store` copy them (apps/api/src/context.ts says more).
   const producer = createClaudeQueue(connection, keys);
-  producer.on('error', (err) => logger.warn({ err: { message: err.message } }, 'queue error'));
+  logQueueErrors(producer, logger, 'queue error', outageLog);
   const life = new JobLife(store, keys, scheduler, { retentionSeconds: retentionSeconds(config), queue: producer });
   const metrics = createWorkerMetrics({ concurrency: config.WORKER_CONCURRENCY });
   const claudeBin = resolveClaudeBin(config.CLAUDE_BIN);

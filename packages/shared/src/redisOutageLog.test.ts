@@ -1,7 +1,8 @@
+import { EventEmitter } from 'node:events';
 import { Writable } from 'node:stream';
 import { afterEach, beforeEach, expect, it, vi } from 'vitest';
 import { createLogger } from './logger.js';
-import { RedisOutageLog } from './redisOutageLog.js';
+import { logQueueErrors, RedisOutageLog } from './redisOutageLog.js';
 
 let lines: Array<Record<string, unknown>>;
 let log: RedisOutageLog;
@@ -49,4 +50,24 @@ it('a later outage is said again', () => {
   log.connected();
   log.connectionError(refused());
   expect(lines.map((l) => l.msg)).toEqual(['redis unreachable; reconnecting', 'redis reachable again', 'redis unreachable; reconnecting']);
+});
+
+it("logs a queue's errors, except while Redis is away: then they are the outage, counted", () => {
+  const queue = new EventEmitter();
+  const logger = createLogger('test', 'info', {
+    destination: new Writable({
+      write(chunk: Buffer, _e, done) {
+        for (const l of chunk.toString().split('\n').filter(Boolean)) lines.push(JSON.parse(l) as Record<string, unknown>);
+        done();
+      },
+    }),
+  });
+  logQueueErrors(queue, logger, 'queue error', log);
+  queue.emit('error', new Error('a script failed'));
+  expect(lines).toEqual([expect.objectContaining({ msg: 'queue error', err: { message: 'a script failed' } })]);
+  log.connectionError(refused());
+  for (let i = 0; i < 6; i++) queue.emit('error', new Error('Reached the max retries per request limit (which is 1).'));
+  expect(lines.map((l) => l.msg)).toEqual(['queue error', 'redis unreachable; reconnecting']);
+  log.connected();
+  expect(lines[2]).toMatchObject({ msg: 'redis reachable again', errors: 7 });
 });

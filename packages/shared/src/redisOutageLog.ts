@@ -60,6 +60,22 @@ export class RedisOutageLog {
     this.reset();
   }
 
+  /** Whether Redis is away now, as far as this process's connections know. */
+  get down(): boolean {
+    return this.downSince !== null;
+  }
+
+  /**
+   * A command failed: while Redis is away that is the outage (counted, true: said
+   * already); otherwise false, and the caller reports it.
+   */
+  commandFailed(): boolean {
+    if (this.downSince === null) return false;
+    this.errors++;
+    this.errorsSinceSummary++;
+    return true;
+  }
+
   /** Stops the summary timer (the process is closing its connections). */
   close(): void {
     this.reset();
@@ -81,4 +97,16 @@ export class RedisOutageLog {
     this.errors = 0;
     this.errorsSinceSummary = 0;
   }
+}
+
+/**
+ * Listens to a BullMQ queue's 'error' events: each is logged as `message`, except while
+ * Redis is away, when it is the outage the log has said once already (BullMQ re-emits
+ * every command that failed meanwhile, from every queue).
+ */
+export function logQueueErrors(queue: { on(event: 'error', listener: (err: Error) => void): unknown }, logger: Logger, message: string, outageLog?: RedisOutageLog): void {
+  queue.on('error', (err) => {
+    if (outageLog?.commandFailed()) return;
+    logger.warn({ err: { message: err.message } }, message);
+  });
 }

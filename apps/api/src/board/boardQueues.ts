@@ -1,13 +1,13 @@
 /** A handle on every queue of the catalog, for the board: a queue added there shows up here. */
 import { Queue } from 'bullmq';
-import { catalog, type Keys, type Logger } from '@claude-queue/shared';
+import { catalog, logQueueErrors, type Keys, type Logger, type RedisOutageLog } from '@claude-queue/shared';
 import type { Redis } from 'ioredis';
 
-export function createBoardQueues(redis: Redis, keys: Keys, logger: Logger): Queue[] {
+export function createBoardQueues(redis: Redis, keys: Keys, logger: Logger, outageLog?: RedisOutageLog): Queue[] {
   return Object.values(catalog).map((spec) => {
-    // Over the API's connection: the board only reads and moves jobs, it never blocks.
+    // Over the API's BullMQ connection: the board only reads and moves jobs, it never blocks.
     const queue = new Queue(spec.queue, { connection: redis, prefix: keys.bullPrefix });
-    queue.on('error', (err) => logger.warn({ err: { message: err.message } }, 'board queue error'));
+    logQueueErrors(queue, logger, 'board queue error', outageLog);
     return queue;
   });
 }

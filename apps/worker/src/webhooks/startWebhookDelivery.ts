@@ -24,6 +24,7 @@ import {
   wantsWebhookEvent,
   webhookUrlFor,
   WebhookSecrets,
+  logQueueErrors,
   type Logger,
   type RedisOutageLog,
   type ServiceEvent,
@@ -63,7 +64,7 @@ export function startWebhookDelivery({ config, logger: parent, onOutcome, outage
   // Read only here (a batch's end and its webhook settings); the scheduler is what submit needs.
   const batches = new BatchStore(store, keys, new Scheduler(store, keys, { defaults: defaultTenantLimits(config) }), retentionSeconds(config));
   const queue = createWebhookQueue(store, keys);
-  queue.on('error', (err) => logger.warn({ err: { message: err.message } }, 'queue error'));
+  logQueueErrors(queue, logger, 'queue error', outageLog);
 
   /** Enqueues the event's delivery if its job or batch wants it and has somewhere to send it. */
   async function handle(event: ServiceEvent, occurredAtMs: number): Promise<void> {

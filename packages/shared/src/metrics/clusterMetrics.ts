@@ -16,6 +16,7 @@ import { Counter, Gauge, type Registry } from 'prom-client';
 import { catalog } from '../catalog.js';
 import type { Keys } from '../keys.js';
 import type { Logger } from '../logger.js';
+import { logQueueErrors, type RedisOutageLog } from '../redisOutageLog.js';
 import type { Scheduler } from '../scheduler/scheduler.js';
 
 export interface ClusterMetricsOptions {
@@ -24,6 +25,8 @@ export interface ClusterMetricsOptions {
   keys: Keys;
   scheduler: Scheduler;
   logger: Logger;
+  /** The process's account of Redis outages: queue errors meanwhile are counted there, not logged. */
+  outageLog?: RedisOutageLog;
   /** Tenants exported in `claude_tenant_jobs` at most (default: 1000). */
   maxTenants?: number;
 }
@@ -46,7 +49,7 @@ export function registerClusterMetrics(options: ClusterMetricsOptions): ClusterM
   const queues = Object.values(catalog).map((spec) => {
     // Over the caller's connection: a Queue handle only reads here, it never blocks.
     const queue = new Queue(spec.queue, { connection: redis, prefix: keys.bullPrefix });
-    queue.on('error', (err) => logger.warn({ err: { message: err.message } }, 'metrics queue error'));
+    logQueueErrors(queue, logger, 'metrics queue error', options.outageLog);
     return queue;
   });
 
