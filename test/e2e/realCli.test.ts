@@ -27,7 +27,11 @@ describe('the real CLI against a fake model API', () => {
   it('runs a prompt to succeeded with the text, session id and cost', async () => {
     const job = await submitJob(api, tenant.api_key, { prompt: 'what is two plus two', metadata: { ticket: 42 } });
     const done = await waitForFinal(api, tenant.api_key, job.id, 60_000);
-    expect(done).toMatchObject({ status: 'succeeded', attempts: 1, error: null, metadata: { ticket: 42 } });
+    expect(done).toMatchObject({ status: 'succeeded', error: null, metadata: { ticket: 42 } });
+    // One attempt, unless a loaded machine made the first fail in a way the queue retries
+    // (the retry tests below pin the count); then the history says why, each retryable.
+    expect(done.attempts, JSON.stringify(done.attempt_history)).toBe(done.attempt_history.length + 1);
+    for (const a of done.attempt_history) expect(['overloaded', 'api_error', 'timeout', 'cli_crashed', 'worker_lost'], JSON.stringify(a)).toContain(a.code);
     expect(done.result?.text).toBe('echo: what is two plus two');
     expect(done.result?.session_id).toMatch(/^[0-9a-f-]{36}$/);
     expect(done.result?.num_turns).toBe(1);
@@ -73,7 +77,8 @@ describe('the real CLI against a fake model API', () => {
     ]);
     // The CLI made no retries of its own (CLAUDE_CODE_MAX_RETRIES=0): one call per attempt.
     expect(model.callsFor(prompt)).toHaveLength(3);
-  });
+    // Three cold runs and two backoffs: on a loaded machine, more than the default 30 s.
+  }, 90_000);
 
   it('fails a job whose model API answers 401 with auth_failed after exactly one attempt', async () => {
     const prompt = 'bad credentials';

@@ -82,7 +82,7 @@ async function board(method: string, path: string, options: { login?: Login; hea
 const getJob = async (id: string): Promise<JobView> => (await api.request('GET', `/v1/jobs/${id}`, { key: tenant.api_key })).body;
 
 async function waitForState(id: string, state: string): Promise<void> {
-  await waitFor(async () => ((await api.ctx.queue.getJobState(id)) === state ? true : undefined), 5000, `job ${id} to be ${state} in BullMQ`);
+  await waitFor(async () => ((await api.ctx.queue.getJobState(id)) === state ? true : undefined), 15_000, `job ${id} to be ${state} in BullMQ`);
 }
 
 async function failedJob(prompt = 'FAKE:api:401'): Promise<JobView> {
