@@ -184,3 +184,28 @@ it('takes the same requests as JSON lines, naming a bad one by its line; Idempot
   expect(out.map((l) => l.custom_id)).toEqual(Array.from({ length: 20 }, (_, i) => `nd-${i}`));
   expect(out[3]!.result!.text).toContain('line prompt 3 é');
 }, 120_000);
+
+it("answers another tenant's batch as missing: no view, results, deliveries, cancel or retry, and not in its list", async () => {
+  const key = stack.tenant.api_key;
+  const res = await post(key, { requests: [{ custom_id: 'secret-1', prompt: 'mine alone' }] });
+  expect(res.status).toBe(202);
+  const done = await ended(key, res.body.id);
+  const intruder = await stack.api.createTenant('batch-intruder');
+  for (const [method, path] of [
+    ['GET', `/v1/batches/${done.id}`],
+    ['GET', `/v1/batches/${done.id}/results`],
+    ['GET', `/v1/batches/${done.id}/deliveries`],
+    ['POST', `/v1/batches/${done.id}/cancel`],
+    ['POST', `/v1/batches/${done.id}/retry`],
+    // An id that would name another key of the batch's in Redis.
+    ['GET', `/v1/batches/${done.id}:jobs`],
+  ] as const) {
+    const answer = await stack.api.request(method, path, { key: intruder.api_key });
+    expect(answer.status, `${method} ${path}`).toBe(404);
+    expect(JSON.stringify(answer.body)).not.toContain('mine alone');
+  }
+  expect((await stack.api.request('GET', '/v1/batches', { key: intruder.api_key })).body.data).toEqual([]);
+  // Untouched for its owner.
+  expect(await getBatch(key, done.id)).toMatchObject({ status: 'ended', request_counts: { succeeded: 1 } });
+  expect((await results(key, done.id)).map((l) => l.custom_id)).toEqual(['secret-1']);
+});
