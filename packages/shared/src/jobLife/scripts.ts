@@ -171,7 +171,7 @@ if final == '1' then
   store_bytes(stored, stored_until, job_id, bytes_of(rest_start, #ARGV))
   stored_expires(stored_until, job_id, tonumber(now_ms) + tonumber(retention) * 1000)
 end
-count_usage(usage, usage_day, usage_month, tenant, limits_of(tenant, defaults_of(defaults)), periods, events, service_cap, tenant_id)
+count_usage(usage, usage_day, usage_month, tenant, defaults, periods, events, service_cap, tenant_id)
 if current == 'failed' and to == 'queued' then
   redis.call('persist', record)
   stored_expires(stored_until, job_id, '+inf')

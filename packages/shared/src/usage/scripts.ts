@@ -76,7 +76,8 @@ end
 -- Counts a move's usage in its day and month; once the budget's period spend reaches
 -- the budget, holds the tenant until the period ends and announces it (once a period).
 -- periods: JSON {day = {id, ends_ms}, month = {id, ends_ms}} of now.
-local function count_usage(usage, usage_day, usage_month, tenant, L, periods, events, service_cap, tenant_id)
+-- defaults: the deployment's limits as JSON (the tenant's are read only when something was spent).
+local function count_usage(usage, usage_day, usage_month, tenant, defaults, periods, events, service_cap, tenant_id)
   local counted = false
   for field, n in pairs(cjson.decode(usage)) do
     if n ~= 0 then
@@ -88,6 +89,7 @@ local function count_usage(usage, usage_day, usage_month, tenant, L, periods, ev
   if not counted then return end
   redis.call('expire', usage_day, ${USAGE_RETENTION_SECONDS})
   redis.call('expire', usage_month, ${USAGE_RETENTION_SECONDS})
+  local L = limits_of(tenant, defaults_of(defaults))
   if not L.budget then return end
   local per = L.budget.per
   local key = per == 'month' and usage_month or usage_day
